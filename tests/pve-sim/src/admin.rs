@@ -5,6 +5,7 @@
 //! | call | effect |
 //! |---|---|
 //! | `GET state` | time, speed, nodes, running tasks, pending events |
+//! | `GET calls` / `DELETE calls` | the API call log (method, path, status, user) / clear it |
 //! | `POST clock {"advance": s}` / `{"speed": f}` | jump simulated time / change speed |
 //! | `POST node/<n>/offline {"reason"?}` / `node/<n>/online` | take a node down (595) / boot it |
 //! | `POST node/<n>/maintenance {"enabled": bool}` | HA maintenance mode |
@@ -60,6 +61,14 @@ pub fn handle(shared: &Shared, method: &str, path: &str, headers: &http::HeaderM
                 "now": sim.now, "speed": speed, "nodes": nodes, "guests": sim.cluster.guests.len(),
                 "running_tasks": running, "pending_events": sim.pending_events(), "quorate": sim.cluster.quorate(),
             }))
+        }
+        ("GET", ["calls"]) => {
+            let sim = shared.lock();
+            ok(serde_json::to_value(&sim.calls).unwrap_or(Value::Null))
+        }
+        ("DELETE", ["calls"]) => {
+            shared.lock().calls.clear();
+            ok(json!(null))
         }
         ("POST", ["clock"]) => {
             {

@@ -174,6 +174,20 @@ impl Ord for Event {
     }
 }
 
+/// One API call as the simulator saw it (tests use the log to prove what reached "Proxmox").
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallRecord {
+    pub at: f64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// `user@realm` or `user@realm!token`; empty when unauthenticated.
+    pub user: String,
+}
+
+/// Calls kept in the log; older ones are dropped.
+const CALL_LOG_MAX: usize = 100_000;
+
 pub struct Sim {
     pub profile: Profile,
     /// Simulated epoch seconds of the event being processed (or of the last advance).
@@ -185,6 +199,7 @@ pub struct Sim {
     pub faults: Faults,
     /// PVE version string shown by `/version` and nodes.
     pub version: String,
+    pub calls: std::collections::VecDeque<CallRecord>,
     events: BinaryHeap<Event>,
     seq: u64,
 }
@@ -205,6 +220,7 @@ impl Sim {
             timing,
             faults: Faults::default(),
             version,
+            calls: std::collections::VecDeque::new(),
             events: BinaryHeap::new(),
             seq: 0,
         }
@@ -238,6 +254,13 @@ impl Sim {
         if t > self.now {
             self.now = t;
         }
+    }
+
+    pub fn record_call(&mut self, method: &str, path: &str, status: u16, user: String) {
+        if self.calls.len() >= CALL_LOG_MAX {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(CallRecord { at: self.now, method: method.into(), path: path.into(), status, user });
     }
 
     pub fn pending_events(&self) -> usize {

@@ -143,8 +143,17 @@ fn authenticate(sim: &Sim, req: &Request) -> ApiResult<Identity> {
     }
 }
 
-/// Run one request through the whole pipeline.
+/// Run one request through the whole pipeline and record it in the call log.
 pub fn handle(sim: &mut Sim, req: Request) -> ApiResult<Reply> {
+    let (method, path) = (req.method.clone(), req.path.clone());
+    let mut user = String::new();
+    let out = pipeline(sim, req, &mut user);
+    let status = out.as_ref().map_or_else(|e| e.status, |_| 200);
+    sim.record_call(&method, &path, status, user);
+    out
+}
+
+fn pipeline(sim: &mut Sim, req: Request, caller: &mut String) -> ApiResult<Reply> {
     let schema = Schema::get();
     let Some(m) = schema.find(&req.method, &req.path) else {
         return Err(ApiError::not_implemented(&req.method, &req.path));
@@ -155,6 +164,7 @@ pub fn handle(sim: &mut Sim, req: Request) -> ApiResult<Reply> {
         Identity { userid: String::new(), tokenid: None, ticket: false }
     } else {
         let who = authenticate(sim, &req)?;
+        *caller = who.task_user();
         if who.ticket && req.method != "GET" {
             let ok = req.csrf.as_deref().is_some_and(|c| sim.access.verify_csrf(c, &who.userid, sim.now_i()));
             if !ok {
