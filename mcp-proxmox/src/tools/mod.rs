@@ -1,0 +1,25 @@
+//! Every mcp-proxmox tool, declared once with its tier (DESIGN §4).
+//!
+//! GREEN reads: cluster_status, list_nodes, node_status, list_guests, guest_status, guest_config,
+//! list_storage, storage_content, list_backups, list_snapshots, list_tasks, task_status,
+//! node_metrics, guest_metrics, ha_status.
+//! YELLOW: start_guest, resume_guest, create_snapshot, backup_guest, wake_node.
+//! RED: stop_guest, shutdown_guest, reboot_guest, suspend_guest, rollback_snapshot,
+//! delete_snapshot, migrate_guest. BLACK: reboot_node, shutdown_node.
+
+mod guest;
+mod node;
+mod read;
+
+use mcp_common::tool::Registry;
+
+use crate::service::Pve;
+
+/// The registry of all tools.
+pub fn registry() -> Registry<Pve> {
+    let mut r = Registry::new();
+    read::register(&mut r);
+    guest::register(&mut r);
+    node::register(&mut r);
+    r
+}
