@@ -211,7 +211,7 @@ impl Access {
             return None;
         }
         let t = i64::from_str_radix(time, 16).ok()?;
-        let age = now - t;
+        let age = now.checked_sub(t)?;
         if !(TICKET_MIN_AGE..=TICKET_LIFETIME).contains(&age) {
             return None;
         }
@@ -226,7 +226,8 @@ impl Access {
     pub fn verify_csrf(&self, token: &str, userid: &str, now: i64) -> bool {
         let Some((time, sig)) = token.split_once(':') else { return false };
         let Ok(t) = i64::from_str_radix(time, 16) else { return false };
-        let age = now - t;
+        // The time is attacker-controlled (`-7FFF…` parses): no overflow before the signature check.
+        let Some(age) = now.checked_sub(t) else { return false };
         (TICKET_MIN_AGE..=TICKET_LIFETIME).contains(&age) && self.verify_sig(&format!("{time}:{userid}"), sig)
     }
 

@@ -360,6 +360,16 @@ impl Scenario {
             if !matches!(g.status.as_str(), "running" | "stopped" | "paused") {
                 return bad(format!("guest {} has unknown status '{}'", g.vmid, g.status));
             }
+            // Snapshot names follow `pve-configid`, or the API could never delete them.
+            let configid = |n: &str| {
+                let mut c = n.chars();
+                c.next().is_some_and(|f| f.is_ascii_alphabetic())
+                    && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
+                    && (2..=40).contains(&n.len())
+            };
+            if let Some(s) = g.snapshots.iter().find(|s| !configid(&s.name) || s.name == "current") {
+                return bad(format!("guest {} has an invalid snapshot name '{}'", g.vmid, s.name));
+            }
         }
         for s in &self.storages {
             if !matches!(

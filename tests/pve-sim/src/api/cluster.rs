@@ -172,13 +172,40 @@ pub fn create_backup_job(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
     if ctx.sim.cluster.backup_jobs.iter().any(|j| j.get("id").and_then(Value::as_str) == Some(id.as_str())) {
         return Err(ApiError::server(format!("Job '{id}' already exists")));
     }
+    let props = crate::schema::Schema::get()
+        .find("POST", "/cluster/backup")
+        .and_then(|m| m.endpoint.parameters.get("properties").cloned())
+        .unwrap_or(Value::Null);
     let mut job = serde_json::Map::new();
     for (k, v) in &ctx.params {
-        job.insert(k.clone(), v.clone());
+        job.insert(k.clone(), job_value(k, v, &props[k.as_str()]));
     }
     job.insert("id".into(), json!(id));
     job.insert("type".into(), json!("vzdump"));
     job.entry("enabled").or_insert(json!(1));
+    if job.contains_key("schedule") {
+        let tomorrow = ctx.sim.now_i().div_euclid(86_400).saturating_add(1).saturating_mul(86_400);
+        job.insert("next-run".into(), json!(tomorrow.saturating_add(3600)));
+    }
     ctx.sim.cluster.backup_jobs.push(Value::Object(job));
     Ok(Reply::null())
+}
+
+/// A job option as `jobs.cfg` gives it back: booleans and integers as numbers, `prune-backups`
+/// as an object of strings.
+fn job_value(key: &str, v: &Value, prop: &Value) -> Value {
+    let text = crate::schema::value_text(v);
+    if key == "prune-backups" {
+        let keep: serde_json::Map<String, Value> = text
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), json!(v.trim())))
+            .collect();
+        return Value::Object(keep);
+    }
+    match prop.get("type").and_then(Value::as_str) {
+        Some("boolean") => crate::schema::parse_bool(&text).map_or_else(|| v.clone(), |b| json!(u8::from(b))),
+        Some("integer") => text.trim_start_matches('+').parse::<i64>().map_or_else(|_| v.clone(), |n| json!(n)),
+        _ => v.clone(),
+    }
 }

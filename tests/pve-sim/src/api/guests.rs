@@ -78,6 +78,45 @@ fn base_status(g: &Guest, now: f64, profile: Profile, legacy_string_vmid: bool) 
     v
 }
 
+/// `blockstat` of a running VM: QEMU's `query-blockstats` for every attached drive. The boot
+/// disk carries the guest's disk counters; other drives (CD-ROM, EFI vars) only a few reads.
+fn blockstat(g: &Guest, now: f64) -> Value {
+    let drive = |k: &str| {
+        ["ide", "sata", "scsi", "virtio", "efidisk", "tpmstate"]
+            .iter()
+            .any(|p| k.strip_prefix(p).is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())))
+    };
+    let up_ns = metrics::guest_uptime(g, now).saturating_mul(1_000_000_000);
+    let mut boot_disk_seen = false;
+    let mut out = serde_json::Map::new();
+    for (k, v) in g.config.iter().filter(|(k, _)| drive(k)) {
+        let text = crate::schema::value_text(v);
+        let boot = !boot_disk_seen && !text.contains("media=cdrom") && !k.starts_with("efidisk");
+        boot_disk_seen |= boot;
+        let (rd_bytes, wr_bytes) =
+            if boot { (metrics::guest_counter(g, now, 2), metrics::guest_counter(g, now, 3)) } else { (344_348, 0) };
+        let (rd_ops, wr_ops) = (rd_bytes / 41_000 + 1, wr_bytes / 9_600);
+        let (flush_ops, unmap_ops) = (wr_ops / 10, wr_ops / 330);
+        out.insert(
+            k.clone(),
+            json!({
+                "rd_bytes": rd_bytes, "wr_bytes": wr_bytes, "rd_operations": rd_ops, "wr_operations": wr_ops,
+                "flush_operations": flush_ops, "unmap_operations": unmap_ops, "unmap_bytes": unmap_ops * 1_048_576,
+                "rd_total_time_ns": rd_ops * 455_000, "wr_total_time_ns": wr_ops * 418_000,
+                "flush_total_time_ns": flush_ops * 480_000, "unmap_total_time_ns": unmap_ops * 20_000,
+                "rd_merged": 0, "wr_merged": 0, "unmap_merged": 0,
+                "failed_rd_operations": 0, "failed_wr_operations": 0, "failed_flush_operations": 0,
+                "failed_unmap_operations": 0, "invalid_rd_operations": 0, "invalid_wr_operations": 0,
+                "invalid_flush_operations": 0, "invalid_unmap_operations": 0,
+                "account_failed": true, "account_invalid": true,
+                "idle_time_ns": if boot { up_ns % 5_000_000_000 } else { up_ns },
+                "wr_highest_offset": wr_bytes.min(g.maxdisk), "timed_stats": [],
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
 fn qmpstatus(g: &Guest) -> &'static str {
     match g.run {
         RunState::Running => "running",
@@ -133,6 +172,7 @@ pub fn current(ctx: &mut Ctx<'_>, kind: Kind) -> ApiResult<Reply> {
                 "free_mem": g.maxmem.saturating_sub(mem), "mem_swapped_in": 0, "mem_swapped_out": 0,
                 "major_page_faults": 1193, "minor_page_faults": 2_210_415, "last_update": now as i64,
             });
+            v["blockstat"] = blockstat(g, now);
             v["nics"] = json!({
                 format!("tap{}i0", g.vmid): {
                     "netin": metrics::guest_counter(g, now, 0), "netout": metrics::guest_counter(g, now, 1),
@@ -210,4 +250,23 @@ pub fn agent_interfaces(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
          "statistics": {"rx-bytes": metrics::guest_counter(g, now, 0), "rx-dropped": 0, "rx-errs": 0, "rx-packets": metrics::guest_counter(g, now, 0) / 900,
                         "tx-bytes": metrics::guest_counter(g, now, 1), "tx-dropped": 0, "tx-errs": 0, "tx-packets": metrics::guest_counter(g, now, 1) / 900}},
     ]})))
+}
+
+/// `POST /nodes/{node}/qemu|lxc`: the checks a create runs before it allocates anything. Creating
+/// guests is not simulated; a create that passes them is answered 501 like any other
+/// unimplemented call.
+pub fn create(ctx: &mut Ctx<'_>, kind: Kind) -> ApiResult<Reply> {
+    let vmid = ctx.vmid();
+    let path = format!("/vms/{vmid}");
+    if !ctx.has(&path, "VM.Allocate") {
+        return Err(ApiError::perm(&path, &["VM.Allocate"]));
+    }
+    if let Some(g) = ctx.sim.cluster.guests.get(&vmid) {
+        let exists = format!("{} {vmid} already exists on node '{}'", g.kind.word(), g.node);
+        return Err(ApiError::server(match kind {
+            Kind::Qemu => format!("unable to create VM {vmid} - {exists}"),
+            Kind::Lxc => exists,
+        }));
+    }
+    Err(ApiError::not_implemented(&ctx.method, &ctx.path))
 }

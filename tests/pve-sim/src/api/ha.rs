@@ -246,6 +246,9 @@ pub fn status_current(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
             "status": format!("{} ({}, {})", h.sid, g.node, verbose_state(h)),
             "max_restart": h.max_restart, "max_relocate": h.max_relocate, "failback": u8::from(h.failback),
         });
+        if pve9 {
+            v["auto-rebalance"] = json!(0);
+        }
         if let Some(gr) = &h.group {
             v["group"] = json!(gr);
         }
@@ -269,20 +272,37 @@ pub fn manager_status(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
             );
         }
     }
-    let node_status: serde_json::Map<String, Value> = c
-        .nodes
-        .iter()
-        .map(|n| {
-            (
-                n.name.clone(),
-                json!(if n.online { if n.maintenance { "maintenance" } else { "online" } } else { "unknown" }),
-            )
-        })
-        .collect();
+    let mut node_status = serde_json::Map::new();
+    let mut node_request = serde_json::Map::new();
+    let mut lrm_status = serde_json::Map::new();
+    for n in &c.nodes {
+        let status = if !n.online {
+            "unknown"
+        } else if n.maintenance {
+            "maintenance"
+        } else {
+            "online"
+        };
+        node_status.insert(n.name.clone(), json!(status));
+        node_request.insert(n.name.clone(), if n.maintenance { json!({"maintenance": 1}) } else { json!({}) });
+        let active = c.ha.values().any(|h| {
+            vmid_of(&h.sid).and_then(|v| c.guests.get(&v)).is_some_and(|g| g.node == n.name && h.request == "started")
+        });
+        let (state, ts) = match (n.online, active && !n.maintenance) {
+            (false, _) => ("lost_agent_lock", now - 120),
+            (true, true) => ("active", now),
+            (true, false) => ("wait_for_agent_lock", now),
+        };
+        let mode = if n.maintenance { "maintenance" } else { "active" };
+        lrm_status.insert(n.name.clone(), json!({"mode": mode, "results": {}, "state": state, "timestamp": ts}));
+    }
     Ok(Reply::data(json!({
         "quorum": {"node": c.nodes.iter().find(|n| n.online).map(|n| n.name.clone()), "quorate": if c.quorate() { "1" } else { "0" }},
-        "manager_status": {"master_node": c.ha_master, "node_status": node_status, "service_status": services, "timestamp": now},
-        "lrm_status": {},
+        "manager_status": {
+            "master_node": c.ha_master, "node_request": node_request, "node_status": node_status,
+            "service_status": services, "timestamp": now,
+        },
+        "lrm_status": lrm_status,
     })))
 }
 

@@ -60,7 +60,9 @@ pub(crate) fn start_worker(sim: &mut Sim, upid: &str, vmid: u32, skiplock: bool,
         let g = sim.cluster.guests.get(&vmid).ok_or("guest vanished")?;
         let word = g.kind.word();
         if g.template {
-            return Err(format!("you can't start a {} if it's a template", word.to_lowercase()));
+            // qemu-server says "vm", pve-container says "CT".
+            let what = if g.kind == Kind::Qemu { "vm" } else { "CT" };
+            return Err(format!("you can't start a {what} if it's a template"));
         }
         let mut plan = Plan::new();
         match g.lock.as_deref() {
@@ -489,7 +491,8 @@ pub(crate) fn migrate_worker(
                 );
         }
         let t2 = target.clone();
-        let rest = (dur * 0.5 - 3.0).max(0.5);
+        // A live migration already spent 3 s + dur/2 in the steps above.
+        let rest = if live && !restart { (dur * 0.5 - 3.0).max(0.5) } else { dur };
         plan = plan.then(rest, move |sim, upid| {
             if let Some(g) = sim.cluster.guests.get_mut(&vmid) {
                 g.node = t2.clone();

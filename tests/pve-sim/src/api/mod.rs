@@ -10,6 +10,7 @@ mod cluster;
 mod guests;
 mod ha;
 mod lifecycle;
+mod network;
 mod nodes;
 mod snapshots;
 mod storage;
@@ -161,6 +162,10 @@ fn pipeline(sim: &mut Sim, req: Request, caller: &mut String) -> ApiResult<Reply
     let ep = m.endpoint;
     let world = ep.permissions.get("user").and_then(Value::as_str) == Some("world");
     let who = if world {
+        // pveproxy skips authentication for these, but still refuses an API token (`allowtoken: 0`).
+        if !ep.allowtoken && req.authorization.as_deref().is_some_and(|a| a.starts_with("PVEAPIToken=")) {
+            return Err(token_refused(&req.path));
+        }
         Identity { userid: String::new(), tokenid: None, ticket: false }
     } else {
         let who = authenticate(sim, &req)?;
@@ -172,10 +177,7 @@ fn pipeline(sim: &mut Sim, req: Request, caller: &mut String) -> ApiResult<Reply
             }
         }
         if who.tokenid.is_some() && !ep.allowtoken {
-            return Err(ApiError::perm_text(format!(
-                "Permission check failed (URI '{}' not available with API token, need proper ticket.)",
-                req.path
-            )));
+            return Err(token_refused(&req.path));
         }
         who
     };
@@ -216,6 +218,13 @@ fn pipeline(sim: &mut Sim, req: Request, caller: &mut String) -> ApiResult<Reply
     dispatch(&mut ctx)
 }
 
+/// 403 for an API token on an endpoint with `allowtoken: 0`.
+fn token_refused(path: &str) -> ApiError {
+    ApiError::perm_text(format!(
+        "Permission check failed (URI '{path}' not available with API token, need proper ticket.)"
+    ))
+}
+
 fn dispatch(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
     let t = ctx.template.clone();
     let method = ctx.method.clone();
@@ -242,6 +251,9 @@ fn dispatch(ctx: &mut Ctx<'_>) -> ApiResult<Reply> {
         ("GET", "/nodes/{node}/rrddata") => nodes::rrddata(ctx),
         ("GET", "/nodes/{node}/version") => cluster::version(ctx),
         ("GET", "/nodes/{node}/qemu") | ("GET", "/nodes/{node}/lxc") => guests::list(ctx, kind),
+        ("POST", "/nodes/{node}/qemu") | ("POST", "/nodes/{node}/lxc") => guests::create(ctx, kind),
+        ("GET", "/nodes/{node}/network") => network::list(ctx),
+        ("POST", "/nodes/{node}/network") => network::create(ctx),
         ("GET", "/nodes/{node}/qemu/{vmid}/status/current") | ("GET", "/nodes/{node}/lxc/{vmid}/status/current") => {
             guests::current(ctx, kind)
         }

@@ -75,6 +75,11 @@ pub fn node_down(sim: &mut Sim, node: &str, reason: &str) {
             g.pid = None;
         }
     }
+    // Its workers die with it: no final log line, so "unexpected status"; locks they set stay.
+    let dead: Vec<String> = sim.tasks.node_tasks(node).filter(|t| t.running()).map(|t| t.upid.clone()).collect();
+    for upid in dead {
+        sim.finish_task(&upid, crate::tasks::Exit::Unexpected);
+    }
     super::ha::node_lost(sim, node);
 }
 
