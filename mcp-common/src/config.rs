@@ -134,6 +134,8 @@ fn kind_of(s: &Value) -> String {
 }
 
 fn walk(root: &Value, s: &Value, path: &mut Vec<String>, prefix: &str, out: &mut Vec<EnvKey>) {
+    // The field's own doc sits beside its `$ref`; the resolved type's doc is only a fallback.
+    let field_doc = s.get("description").and_then(Value::as_str).map(str::to_string);
     let s = resolve(root, s);
     let props = s.get("properties").and_then(Value::as_object);
     match props {
@@ -145,7 +147,10 @@ fn walk(root: &Value, s: &Value, path: &mut Vec<String>, prefix: &str, out: &mut
             }
         }
         _ if !path.is_empty() => {
-            let desc = s.get("description").and_then(Value::as_str).unwrap_or("").replace('\n', " ");
+            let desc = field_doc
+                .or_else(|| s.get("description").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default()
+                .replace('\n', " ");
             out.push(EnvKey {
                 var: format!("{prefix}{}", path.join("_").to_ascii_uppercase()),
                 path: path.clone(),

@@ -4,6 +4,7 @@
 //! - [`tool`]: declare a tool once (spec + argument type + handler) in a [`tool::Registry`].
 //! - [`server`]: the gate (max tier, BLACK, protected resources via `CallCtx::guard`, audit)
 //!   and start-up over stdio or streamable HTTP (bearer token, Origin and Host checks).
+//! - [`resources`]: resources with `resources/subscribe` change notifications.
 //! - [`policy`], [`audit`], [`untrusted`], [`config`], [`cli`].
 //!
 //! ```no_run
@@ -28,6 +29,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod policy;
+pub mod resources;
 pub mod server;
 pub mod tier;
 pub mod tool;

@@ -17,8 +17,10 @@ use rmcp::ErrorData;
 use rmcp::ServiceExt;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourcesResult,
+    ListToolsResult, MetaObject, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -29,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditLog, Record};
 use crate::config::{ServerSection, Transport};
 use crate::policy::{Policy, Refusal};
+use crate::resources::{ResourceSource, SharedSubscriptions};
 use crate::tier::Tier;
 use crate::tool::{CallCtx, META_REQUEST_ID, Registry, ToolError, ToolOutput};
 use crate::untrusted::META_UNTRUSTED;
@@ -43,6 +46,10 @@ pub struct JarvisServer<S> {
     pub policy: Arc<Policy>,
     pub max_tier: Tier,
     pub audit: Option<Arc<AuditLog>>,
+    /// Resources (e.g. a cluster snapshot) with change notifications.
+    pub resources: Option<Arc<dyn ResourceSource>>,
+    /// This session's resource subscriptions (a clone for a new session starts empty).
+    pub subscriptions: SharedSubscriptions,
 }
 
 impl<S> Clone for JarvisServer<S> {
@@ -56,6 +63,8 @@ impl<S> Clone for JarvisServer<S> {
             policy: self.policy.clone(),
             max_tier: self.max_tier,
             audit: self.audit.clone(),
+            resources: self.resources.clone(),
+            subscriptions: SharedSubscriptions::default(),
         }
     }
 }
@@ -187,7 +196,12 @@ impl<S: Send + Sync + 'static> JarvisServer<S> {
 
 impl<S: Send + Sync + 'static> ServerHandler for JarvisServer<S> {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let caps = if self.resources.is_some() {
+            ServerCapabilities::builder().enable_tools().enable_resources().enable_resources_subscribe().build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(caps)
             .with_server_info(Implementation::new(self.name, self.version))
             .with_instructions(self.instructions.clone())
     }
@@ -206,6 +220,61 @@ impl<S: Send + Sync + 'static> ServerHandler for JarvisServer<S> {
             })
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(self.resources.as_ref().map(|r| r.list()).unwrap_or_default()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let Some(src) = &self.resources else {
+            return Err(ErrorData::resource_not_found(format!("no resource '{}'", request.uri), None));
+        };
+        if !src.list().iter().any(|r| r.uri == request.uri) {
+            return Err(ErrorData::resource_not_found(format!("no resource '{}'", request.uri), None));
+        }
+        match src.read(request.uri.clone()).await {
+            Ok((mime, text)) => {
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri).with_mime_type(mime)]).into())
+            }
+            Err(e) => Err(ErrorData::internal_error(format!("cannot read {}: {e}", request.uri), None)),
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let rx = self.resources.as_ref().and_then(|r| r.watch(&request.uri));
+        match rx {
+            Some(rx) => {
+                self.subscriptions.subscribe(request.uri, rx, context.peer);
+                Ok(())
+            }
+            None => {
+                Err(ErrorData::resource_not_found(format!("resource '{}' cannot be subscribed to", request.uri), None))
+            }
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions.unsubscribe(&request.uri);
+        Ok(())
     }
 
     async fn call_tool(

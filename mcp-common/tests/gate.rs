@@ -57,6 +57,8 @@ fn server(max_tier: Tier, audit_path: Option<&std::path::Path>) -> JarvisServer<
         policy: Arc::new(policy),
         max_tier,
         audit: audit_path.map(|p| Arc::new(audit::AuditLog::open(p, "test").expect("audit"))),
+        resources: None,
+        subscriptions: Default::default(),
     }
 }
 

@@ -25,6 +25,24 @@ pub struct Config {
     pub tasks: TaskConfig,
     pub ssh: SshConfig,
     pub commands: CommandConfig,
+    pub snapshot: SnapshotConfig,
+}
+
+/// The `pve://cluster/snapshot` resource: one poller shared by every subscriber, so the
+/// number of Proxmox calls does not grow with the number of dashboards.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Seconds between refreshes of nodes, guests and storage while someone subscribes.
+    pub interval_secs: u64,
+    /// Quorum and recent tasks are refreshed every this many intervals.
+    pub slow_every: u32,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self { interval_secs: 10, slow_every: 3 }
+    }
 }
 
 #[derive(Clone, Deserialize, JsonSchema)]
@@ -156,6 +174,7 @@ impl Default for TaskConfig {
 pub struct SshConfig {
     /// SSH user on the nodes.
     pub user: String,
+    /// SSH port on the nodes.
     pub port: u16,
     /// Private key file.
     pub key_file: Option<PathBuf>,
@@ -163,13 +182,20 @@ pub struct SshConfig {
     pub known_hosts: Option<PathBuf>,
     /// Per-node timeout in seconds.
     pub timeout_secs: u64,
-    /// Address of each node (`pve1 = "192.168.1.11"`); defaults to the IP Proxmox reports.
+    /// Address of each node (`pve1 = "192.168.1.11"`, or `host:port`); defaults to the IP Proxmox reports.
     pub hosts: BTreeMap<String, String>,
 }
 
 impl Default for SshConfig {
     fn default() -> Self {
-        Self { user: "root".into(), port: 22, key_file: None, known_hosts: None, timeout_secs: 8, hosts: BTreeMap::new() }
+        Self {
+            user: "root".into(),
+            port: 22,
+            key_file: None,
+            known_hosts: None,
+            timeout_secs: 8,
+            hosts: BTreeMap::new(),
+        }
     }
 }
 
@@ -201,10 +227,20 @@ impl Default for CommandConfig {
                 argv(&["systemctl", "status", "*"]),
                 argv(&["journalctl", "-u", "*"]),
             ],
-            protected_services: ["pve-cluster", "corosync", "pvedaemon", "pveproxy", "pve-ha-crm", "pve-ha-lrm", "sshd", "ssh", "networking"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            protected_services: [
+                "pve-cluster",
+                "corosync",
+                "pvedaemon",
+                "pveproxy",
+                "pve-ha-crm",
+                "pve-ha-lrm",
+                "sshd",
+                "ssh",
+                "networking",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         }
     }
 }
@@ -215,5 +251,37 @@ impl Config {
         let mut v = vec![self.cluster.clone()];
         v.extend(self.clusters.iter().cloned());
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_documents_every_key() {
+        let text = include_str!("../mcp-proxmox.example.toml");
+        let _: Config = toml::from_str(text).expect("the example is a valid config");
+        for k in mcp_common::config::env_keys::<Config>(ENV_PREFIX) {
+            let leaf = k.path.last().cloned().unwrap_or_default();
+            let section = k.path.first().cloned().unwrap_or_default();
+            assert!(
+                text.contains(&format!("{leaf} =")) || text.contains(&format!("[[{section}]]")),
+                "{} ({}) is not documented in mcp-proxmox.example.toml",
+                k.path.join("."),
+                k.var
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = ClusterConfig {
+            token_secret: Some("s3cr3t".into()),
+            password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cr3t") && !d.contains("hunter2"), "{d}");
     }
 }

@@ -1,13 +1,15 @@
 //! mcp-proxmox: the Proxmox VE MCP server.
 //!
 //! The binary is thin; everything lives here: [`pve`] (the API client, TLS, lenient types),
-//! [`service`] (clusters, caches, guest resolution), [`tasks`] (following UPIDs) and [`tools`]
-//! (every tool, declared once with its tier).
+//! [`service`] (clusters, caches, guest resolution), [`tasks`] (following UPIDs), [`ssh`]
+//! (commands on nodes, host keys verified) and [`tools`] (every tool, declared once with its tier).
 
 pub mod config;
 pub mod fmt;
 pub mod pve;
 pub mod service;
+pub mod snapshot;
+pub mod ssh;
 pub mod tasks;
 pub mod tools;
 
@@ -26,15 +28,18 @@ pub fn build(config: config::Config) -> anyhow::Result<JarvisServer<service::Pve
     let policy = mcp_common::cli::load_policy(&config.server, |t| registry.declared_tier(t))?;
     let audit = mcp_common::cli::open_audit(&config.server, "mcp-proxmox")?;
     let max_tier = config.server.max_tier;
-    let state = service::Pve::new(config)?;
+    let state = Arc::new(service::Pve::new(config)?);
+    let snapshots = snapshot::Snapshotter::new(state.clone());
     Ok(JarvisServer {
         name: "mcp-proxmox",
         version: env!("CARGO_PKG_VERSION"),
         instructions: INSTRUCTIONS.into(),
-        state: Arc::new(state),
+        state,
         registry: Arc::new(registry),
         policy,
         max_tier,
         audit,
+        resources: Some(Arc::new(snapshot::SnapshotSource(snapshots))),
+        subscriptions: Default::default(),
     })
 }

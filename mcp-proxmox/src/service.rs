@@ -113,7 +113,12 @@ impl Cluster {
     }
 
     /// A cached GET decoded into `T`.
-    pub async fn get_as<T: DeserializeOwned>(&self, ttl: Ttl, path: &str, query: &[(&str, String)]) -> Result<T, PveError> {
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        ttl: Ttl,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, PveError> {
         let v = self.get_cached(ttl, path, query).await?;
         serde_json::from_value((*v).clone()).map_err(|e| PveError::Protocol(format!("unexpected shape of {path}: {e}")))
     }
@@ -126,11 +131,13 @@ impl Cluster {
     pub async fn guest(&self, vmid: u32) -> Result<Guest, ToolError> {
         check_vmid(vmid)?;
         let all = self.resources().await.map_err(pve_err)?;
-        let res = all
-            .into_iter()
-            .find(|r| r.is_guest() && r.vmid == Some(vmid))
-            .ok_or_else(|| ToolError::Invalid(format!("there is no VM or container with VMID {vmid} in cluster '{}'", self.name)))?;
-        let node = res.node.clone().ok_or_else(|| ToolError::Failed(format!("guest {vmid} has no node in /cluster/resources")))?;
+        let res = all.into_iter().find(|r| r.is_guest() && r.vmid == Some(vmid)).ok_or_else(|| {
+            ToolError::Invalid(format!("there is no VM or container with VMID {vmid} in cluster '{}'", self.name))
+        })?;
+        let node = res
+            .node
+            .clone()
+            .ok_or_else(|| ToolError::Failed(format!("guest {vmid} has no node in /cluster/resources")))?;
         Ok(Guest { vmid, kind: res.kind.clone(), node, res })
     }
 
@@ -160,7 +167,11 @@ impl Cluster {
             return Ok(node.to_string());
         }
         let names: Vec<&str> = nodes.iter().map(|(n, _)| n.as_str()).collect();
-        Err(ToolError::Invalid(format!("no node named '{node}' in cluster '{}' (nodes: {})", self.name, names.join(", "))))
+        Err(ToolError::Invalid(format!(
+            "no node named '{node}' in cluster '{}' (nodes: {})",
+            self.name,
+            names.join(", ")
+        )))
     }
 }
 
@@ -205,9 +216,9 @@ impl Pve {
 pub fn pve_err(e: PveError) -> ToolError {
     match e {
         PveError::BadRequest { .. } => ToolError::Invalid(format!("Proxmox refused the parameters: {e}")),
-        PveError::Offline { reason } => {
-            ToolError::Failed(format!("the node is offline or unreachable from the cluster ({reason}); try again when it is back"))
-        }
+        PveError::Offline { reason } => ToolError::Failed(format!(
+            "the node is offline or unreachable from the cluster ({reason}); try again when it is back"
+        )),
         other => ToolError::Failed(other.to_string()),
     }
 }

@@ -54,7 +54,10 @@ async fn status(c: &Cluster, node: &str, upid: &str) -> Result<TaskStatus, PveEr
 pub async fn log_from(c: &Cluster, node: &str, upid: &str, start: u64, limit: u64) -> Result<Vec<String>, PveError> {
     let lines: Vec<LogLine> = c
         .client
-        .get(&crate::pve::path(&["nodes", node, "tasks", upid, "log"]), &[("start", start.to_string()), ("limit", limit.to_string())])
+        .get(
+            &crate::pve::path(&["nodes", node, "tasks", upid, "log"]),
+            &[("start", start.to_string()), ("limit", limit.to_string())],
+        )
         .await?;
     Ok(lines.into_iter().filter(|l| l.t != "no content").map(|l| untrusted::sanitize(&l.t).0).collect())
 }
@@ -66,7 +69,13 @@ pub async fn log_tail(c: &Cluster, node: &str, upid: &str, n: usize) -> Result<V
 }
 
 /// Follow `upid` until it stops or `wait` passes.
-pub async fn follow(c: &Cluster, upid: &str, ctx: &CallCtx, wait: Duration, poll: Duration) -> Result<TaskOutcome, PveError> {
+pub async fn follow(
+    c: &Cluster,
+    upid: &str,
+    ctx: &CallCtx,
+    wait: Duration,
+    poll: Duration,
+) -> Result<TaskOutcome, PveError> {
     let node = upid_node(upid).ok_or_else(|| PveError::Protocol(format!("not a UPID: {upid}")))?.to_string();
     let started = Instant::now();
     let mut seen = 0u64;

@@ -17,7 +17,19 @@ use super::tls;
 use crate::config::ClusterConfig;
 
 /// Characters escaped in a path segment (everything that would change the path's meaning).
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'\\');
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\');
 
 /// Tickets live 2 h; renew well before.
 const TICKET_RENEW_AFTER: Duration = Duration::from_secs(90 * 60);
@@ -50,7 +62,8 @@ pub fn path(segments: &[&str]) -> String {
 
 impl PveClient {
     pub fn new(cfg: &ClusterConfig) -> Result<Self, PveError> {
-        let url = url::Url::parse(&cfg.url).map_err(|e| PveError::Config(format!("cluster '{}': bad url: {e}", cfg.name)))?;
+        let url =
+            url::Url::parse(&cfg.url).map_err(|e| PveError::Config(format!("cluster '{}': bad url: {e}", cfg.name)))?;
         if url.scheme() != "https" && !cfg.allow_plain_http {
             return Err(PveError::Config(format!(
                 "cluster '{}': url must be https:// (plain http only with allow_plain_http, for tests)",
@@ -67,7 +80,9 @@ impl PveClient {
         let http = b.build().map_err(|e| PveError::Config(format!("cluster '{}': {e}", cfg.name)))?;
         let auth = match (&cfg.token_id, cfg.token_secret()?, &cfg.username, cfg.password()?) {
             (Some(id), Some(secret), _, _) => Auth::Token(format!("PVEAPIToken={id}={secret}")),
-            (_, _, Some(user), Some(password)) => Auth::Password { user: user.clone(), password, ticket: Mutex::new(None) },
+            (_, _, Some(user), Some(password)) => {
+                Auth::Password { user: user.clone(), password, ticket: Mutex::new(None) }
+            }
             _ => {
                 return Err(PveError::Config(format!(
                     "cluster '{}': set token_id + token_secret (preferred) or username + password",
@@ -184,7 +199,9 @@ async fn envelope(resp: reqwest::Response) -> Result<Value, PveError> {
         .filter(|m| !m.is_empty())
         .unwrap_or(reason);
     let errors = v.get("errors").and_then(Value::as_object).map(|m| {
-        m.iter().map(|(k, v)| (k.clone(), v.as_str().map(|s| s.trim_end().to_string()).unwrap_or_else(|| v.to_string()))).collect()
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(|s| s.trim_end().to_string()).unwrap_or_else(|| v.to_string())))
+            .collect()
     });
     Err(PveError::from_status(status, message, errors))
 }
@@ -205,6 +222,9 @@ mod tests {
     fn path_segments_are_escaped() {
         assert_eq!(path(&["nodes", "pve1", "qemu"]), "/nodes/pve1/qemu");
         assert_eq!(path(&["nodes", "a/../b", "x?y"]), "/nodes/a%2F..%2Fb/x%3Fy");
-        assert_eq!(path(&["tasks", "UPID:pve:1:2:3:qmstart:100:root@pam:"]), "/tasks/UPID:pve:1:2:3:qmstart:100:root@pam:");
+        assert_eq!(
+            path(&["tasks", "UPID:pve:1:2:3:qmstart:100:root@pam:"]),
+            "/tasks/UPID:pve:1:2:3:qmstart:100:root@pam:"
+        );
     }
 }

@@ -54,6 +54,12 @@ impl PveError {
             msg.push_str(&s.to_string());
             src = s.source();
         }
+        if msg.contains("invalid peer certificate") || msg.contains("pinned SHA-256 fingerprint") {
+            msg.push_str(
+                " (TLS: the cluster's certificate is not trusted; set `fingerprint` to its SHA-256 as `pvenode cert info` \
+                 shows it, or `ca_file` to the CA that signed it, /etc/pve/pve-root-ca.pem)",
+            );
+        }
         PveError::Transport(msg)
     }
 

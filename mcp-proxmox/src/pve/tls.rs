@@ -18,7 +18,9 @@ pub fn parse_fingerprint(s: &str) -> Result<Vec<u8>, String> {
     if hex.len() != 64 {
         return Err(format!("fingerprint must be a SHA-256 (64 hex digits), got {} digits", hex.len()));
     }
-    (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| "fingerprint is not hex".to_string())).collect()
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| "fingerprint is not hex".to_string()))
+        .collect()
 }
 
 /// Accepts exactly the certificate whose SHA-256 matches; hostname and chain do not matter
@@ -97,7 +99,8 @@ pub fn configure(b: reqwest::ClientBuilder, cfg: &ClusterConfig) -> Result<reqwe
     }
     if let Some(ca) = &cfg.ca_file {
         let pem = std::fs::read(ca).map_err(|e| bad(format!("cannot read ca_file {}: {e}", ca.display())))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(format!("ca_file {}: {e}", ca.display())))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(format!("ca_file {}: {e}", ca.display())))?;
         if certs.is_empty() {
             return Err(bad(format!("ca_file {} holds no certificate", ca.display())));
         }

@@ -14,11 +14,17 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::pve::path;
+use crate::pve::{PveError, path};
 use crate::service::{Cluster, Guest, Pve, Ttl, check_snapshot_name, check_storage_id, pve_err};
 use crate::tasks;
 
-const fn spec(name: &'static str, title: &'static str, description: &'static str, tier: Tier, idempotent: bool) -> ToolSpec {
+const fn spec(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    tier: Tier,
+    idempotent: bool,
+) -> ToolSpec {
     ToolSpec { name, title, description, tier, idempotent, open_world: false }
 }
 
@@ -140,7 +146,14 @@ pub struct MigrateArgs {
 }
 
 /// Follow a started task and turn its outcome into a result (a failed task is a tool error).
-async fn finish(s: &Pve, c: &Cluster, g: &Guest, ctx: &CallCtx, upid: String, what: &str) -> Result<ToolOutput, ToolError> {
+async fn finish(
+    s: &Pve,
+    c: &Cluster,
+    g: &Guest,
+    ctx: &CallCtx,
+    upid: String,
+    what: &str,
+) -> Result<ToolOutput, ToolError> {
     let wait = Duration::from_secs(s.config.tasks.wait_secs);
     let poll = Duration::from_millis(s.config.tasks.poll_ms.max(50));
     let out = tasks::follow(c, &upid, ctx, wait, poll).await.map_err(pve_err)?;
@@ -154,7 +167,14 @@ async fn finish(s: &Pve, c: &Cluster, g: &Guest, ctx: &CallCtx, upid: String, wh
         }
         return Err(ToolError::Failed(format!("{what} {} failed: {err}\n{log}", g.label())));
     }
-    let text = if out.finished {
+    let text = if out.finished && out.kind.starts_with("ha") {
+        // hastart/hastop/hamigrate only hand the request to the HA stack; the CRM acts later.
+        format!(
+            "{} is HA-managed: the HA manager accepted the {what} request ({}); the cluster resource manager carries it out within a few seconds to a minute (see ha_status).\n{log}",
+            g.label(),
+            out.exitstatus.as_deref().unwrap_or("OK")
+        )
+    } else if out.finished {
         format!("{what} {}: done ({}).\n{log}", g.label(), out.exitstatus.as_deref().unwrap_or("OK"))
     } else {
         out.summary()
@@ -163,18 +183,52 @@ async fn finish(s: &Pve, c: &Cluster, g: &Guest, ctx: &CallCtx, upid: String, wh
 }
 
 /// Resolve the guest and apply the protected-resource policy.
-async fn writable(s: &Pve, vmid: u32, cluster: &Option<String>, ctx: &CallCtx) -> Result<(Arc<Cluster>, Guest), ToolError> {
+async fn writable(
+    s: &Pve,
+    vmid: u32,
+    cluster: &Option<String>,
+    ctx: &CallCtx,
+) -> Result<(Arc<Cluster>, Guest), ToolError> {
     let c = s.cluster(cluster.as_deref())?;
     let g = c.guest(vmid).await?;
     ctx.guard(&g.target())?;
     if g.status() == "unknown" {
-        return Err(ToolError::Failed(format!("{} is on node {}, which is offline or unreachable; nothing can be done to it now", g.label(), g.node)));
+        return Err(ToolError::Failed(format!(
+            "{} is on node {}, which is offline or unreachable; nothing can be done to it now",
+            g.label(),
+            g.node
+        )));
     }
     Ok((c, g))
 }
 
 fn noop(g: &Guest, msg: &str) -> ToolOutput {
-    ToolOutput::new(format!("{} {msg}; nothing to do.", g.label()), json!({"vmid": g.vmid, "node": g.node, "changed": false}))
+    ToolOutput::new(
+        format!("{} {msg}; nothing to do.", g.label()),
+        json!({"vmid": g.vmid, "node": g.node, "changed": false}),
+    )
+}
+
+/// Containers check their state before forking a task (`CT 214 already running`, `CT 214 not
+/// running`, HTTP 500). When our cached state was stale, that answer means the guest is already
+/// where the call wants it: a calm answer, not a failure. Any other error stays an error.
+fn already_there(c: &Cluster, g: &Guest, action: &str, e: PveError) -> Result<ToolOutput, ToolError> {
+    let message = match &e {
+        PveError::Api { message, .. } => message.as_str(),
+        _ => "",
+    };
+    let calm = match action {
+        "start" | "resume" if message.contains("already running") => Some("is already running"),
+        "stop" | "shutdown" if message.contains("not running") => Some("is already stopped"),
+        _ => None,
+    };
+    match calm {
+        Some(msg) => {
+            c.invalidate();
+            Ok(noop(g, msg))
+        }
+        None => Err(pve_err(e)),
+    }
 }
 
 async fn qmp_state(c: &Cluster, g: &Guest) -> Result<String, ToolError> {
@@ -186,13 +240,18 @@ async fn power(s: Arc<Pve>, a: PowerArgs, ctx: CallCtx, action: &'static str) ->
     let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
     let running = g.status() == "running";
     match action {
-        "start" if g.res.template => return Err(ToolError::Invalid(format!("{} is a template; clone it instead of starting it", g.label()))),
+        "start" if g.res.template => {
+            return Err(ToolError::Invalid(format!("{} is a template; clone it instead of starting it", g.label())));
+        }
         "start" if running => return Ok(noop(&g, "is already running")),
         "stop" if !running => return Ok(noop(&g, "is already stopped")),
-        "reboot" if !running => return Err(ToolError::Invalid(format!("{} is not running; use start_guest", g.label()))),
+        "reboot" if !running => {
+            return Err(ToolError::Invalid(format!("{} is not running; use start_guest", g.label())));
+        }
         "resume" => {
             let st = qmp_state(&c, &g).await?;
-            if st == "running" {
+            // Only QEMU reports a pause (`qmpstatus`); a frozen container still reads `running`.
+            if st == "running" && g.kind == "qemu" {
                 return Ok(noop(&g, "is running, not paused"));
             }
             if st == "stopped" && g.kind == "lxc" {
@@ -201,12 +260,21 @@ async fn power(s: Arc<Pve>, a: PowerArgs, ctx: CallCtx, action: &'static str) ->
         }
         _ => {}
     }
-    let upid: String = c.client.post(&g.path(&["status", action]), &[]).await.map_err(pve_err)?;
+    let upid: String = match c.client.post(&g.path(&["status", action]), &[]).await {
+        Ok(upid) => upid,
+        Err(e) => return already_there(&c, &g, action, e),
+    };
     c.invalidate();
     if g.res.hastate.is_some() && matches!(action, "start" | "stop") {
-        let out = tasks::follow(&c, &upid, &ctx, Duration::from_secs(10), Duration::from_millis(300)).await.map_err(pve_err)?;
+        let out = tasks::follow(&c, &upid, &ctx, Duration::from_secs(10), Duration::from_millis(300))
+            .await
+            .map_err(pve_err)?;
         return Ok(ToolOutput::new(
-            format!("{} is HA-managed: the HA manager was asked to {action} it ({}); it changes state within a few seconds.", g.label(), out.exitstatus.unwrap_or_else(|| "requested".into())),
+            format!(
+                "{} is HA-managed: the HA manager was asked to {action} it ({}); it changes state within a few seconds.",
+                g.label(),
+                out.exitstatus.unwrap_or_else(|| "requested".into())
+            ),
             json!({"vmid": g.vmid, "node": g.node, "action": action, "ha": true, "upid": upid}),
         ));
     }
@@ -215,7 +283,13 @@ async fn power(s: Arc<Pve>, a: PowerArgs, ctx: CallCtx, action: &'static str) ->
 
 pub fn register(r: &mut Registry<Pve>) {
     r.add(
-        spec("start_guest", "Start guest", "Start a stopped VM or container (HA-managed guests are started through the HA manager).", Yellow, true),
+        spec(
+            "start_guest",
+            "Start guest",
+            "Start a stopped VM or container (HA-managed guests are started through the HA manager).",
+            Yellow,
+            true,
+        ),
         |s, a: PowerArgs, ctx| power(s, a, ctx, "start"),
     );
     r.add(
@@ -223,15 +297,33 @@ pub fn register(r: &mut Registry<Pve>) {
         |s, a: PowerArgs, ctx| power(s, a, ctx, "resume"),
     );
     r.add(
-        spec("stop_guest", "Stop guest (hard)", "Power off a VM or container immediately, like pulling the plug. Prefer shutdown_guest.", Red, true),
+        spec(
+            "stop_guest",
+            "Stop guest (hard)",
+            "Power off a VM or container immediately, like pulling the plug. Prefer shutdown_guest.",
+            Red,
+            true,
+        ),
         |s, a: PowerArgs, ctx| power(s, a, ctx, "stop"),
     );
     r.add(
-        spec("reboot_guest", "Reboot guest", "Reboot a running VM or container (clean shutdown, then start; applies pending changes).", Red, false),
+        spec(
+            "reboot_guest",
+            "Reboot guest",
+            "Reboot a running VM or container (clean shutdown, then start; applies pending changes).",
+            Red,
+            false,
+        ),
         |s, a: PowerArgs, ctx| power(s, a, ctx, "reboot"),
     );
     r.add(
-        spec("shutdown_guest", "Shut down guest", "Shut a VM or container down cleanly through the guest OS (ACPI); optionally force after the timeout.", Red, true),
+        spec(
+            "shutdown_guest",
+            "Shut down guest",
+            "Shut a VM or container down cleanly through the guest OS (ACPI); optionally force after the timeout.",
+            Red,
+            true,
+        ),
         |s: Arc<Pve>, a: ShutdownArgs, ctx: CallCtx| async move {
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
             if g.status() != "running" {
@@ -244,12 +336,21 @@ pub fn register(r: &mut Registry<Pve>) {
             if a.force {
                 form.push(("forceStop", "1".to_string()));
             }
-            let upid: String = c.client.post(&g.path(&["status", "shutdown"]), &form).await.map_err(pve_err)?;
+            let upid: String = match c.client.post(&g.path(&["status", "shutdown"]), &form).await {
+                Ok(upid) => upid,
+                Err(e) => return already_there(&c, &g, "shutdown", e),
+            };
             finish(&s, &c, &g, &ctx, upid, "shutdown").await
         },
     );
     r.add(
-        spec("suspend_guest", "Suspend guest", "Pause a running VM or container in RAM, or hibernate a VM to disk.", Red, true),
+        spec(
+            "suspend_guest",
+            "Suspend guest",
+            "Pause a running VM or container in RAM, or hibernate a VM to disk.",
+            Red,
+            true,
+        ),
         |s: Arc<Pve>, a: SuspendArgs, ctx: CallCtx| async move {
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
             if g.status() != "running" {
@@ -264,7 +365,13 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        spec("create_snapshot", "Create snapshot", "Take a snapshot of a VM or container (optionally with the VM's RAM).", Yellow, false),
+        spec(
+            "create_snapshot",
+            "Create snapshot",
+            "Take a snapshot of a VM or container (optionally with the VM's RAM).",
+            Yellow,
+            false,
+        ),
         |s: Arc<Pve>, a: SnapshotArgs, ctx: CallCtx| async move {
             check_snapshot_name(&a.name)?;
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
@@ -287,7 +394,13 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        spec("delete_snapshot", "Delete snapshot", "Delete a snapshot of a VM or container. The guest's current state is not affected.", Red, true),
+        spec(
+            "delete_snapshot",
+            "Delete snapshot",
+            "Delete a snapshot of a VM or container. The guest's current state is not affected.",
+            Red,
+            true,
+        ),
         |s: Arc<Pve>, a: SnapshotNameArgs, ctx: CallCtx| async move {
             check_snapshot_name(&a.name)?;
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
@@ -308,17 +421,27 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        spec("backup_guest", "Back up guest", "Back up a VM or container with vzdump (snapshot mode by default: no downtime).", Yellow, false),
+        spec(
+            "backup_guest",
+            "Back up guest",
+            "Back up a VM or container with vzdump (snapshot mode by default: no downtime).",
+            Yellow,
+            false,
+        ),
         |s: Arc<Pve>, a: BackupArgs, ctx: CallCtx| async move {
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;
             let mode = a.mode.clone().unwrap_or_else(|| "snapshot".into());
             if !["snapshot", "suspend"].contains(&mode.as_str()) {
-                return Err(ToolError::Invalid(format!("mode must be 'snapshot' or 'suspend' (not '{mode}': 'stop' mode shuts the guest down)")));
+                return Err(ToolError::Invalid(format!(
+                    "mode must be 'snapshot' or 'suspend' (not '{mode}': 'stop' mode shuts the guest down)"
+                )));
             }
             let compress = match a.compress.as_deref().unwrap_or("zstd") {
                 "none" => "0".to_string(),
                 x @ ("zstd" | "lzo" | "gzip") => x.to_string(),
-                other => return Err(ToolError::Invalid(format!("compress must be zstd, lzo, gzip or none, not '{other}'"))),
+                other => {
+                    return Err(ToolError::Invalid(format!("compress must be zstd, lzo, gzip or none, not '{other}'")));
+                }
             };
             let storage = match &a.storage {
                 Some(st) => {
@@ -327,7 +450,8 @@ pub fn register(r: &mut Registry<Pve>) {
                 }
                 None => default_backup_storage(&c, &g).await?,
             };
-            let mut form = vec![("vmid", g.vmid.to_string()), ("storage", storage), ("mode", mode), ("compress", compress)];
+            let mut form =
+                vec![("vmid", g.vmid.to_string()), ("storage", storage), ("mode", mode), ("compress", compress)];
             if let Some(n) = &a.notes {
                 form.push(("notes-template", untrusted::sanitize(n).0.replace('\n', " ")));
             }
@@ -371,7 +495,12 @@ pub fn register(r: &mut Registry<Pve>) {
 
 async fn snapshot_names(c: &Cluster, g: &Guest) -> Result<Vec<String>, ToolError> {
     let rows: Vec<Value> = c.client.get(&g.path(&["snapshot"]), &[]).await.map_err(pve_err)?;
-    Ok(rows.iter().filter_map(|r| r.get("name").and_then(Value::as_str)).filter(|n| *n != "current").map(str::to_string).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str))
+        .filter(|n| *n != "current")
+        .map(str::to_string)
+        .collect())
 }
 
 async fn require_snapshot(c: &Cluster, g: &Guest, name: &str) -> Result<(), ToolError> {
@@ -394,7 +523,11 @@ async fn default_backup_storage(c: &Cluster, g: &Guest) -> Result<String, ToolEr
         .map_err(pve_err)?;
     rows.iter()
         .filter(|r| r.get("active").and_then(Value::as_u64).unwrap_or(1) == 1)
-        .max_by_key(|r| (r.get("shared").and_then(Value::as_u64).unwrap_or(0), r.get("avail").and_then(Value::as_u64).unwrap_or(0)))
+        .max_by_key(|r| {
+            (r.get("shared").and_then(Value::as_u64).unwrap_or(0), r.get("avail").and_then(Value::as_u64).unwrap_or(0))
+        })
         .and_then(|r| r.get("storage").and_then(Value::as_str).map(str::to_string))
-        .ok_or_else(|| ToolError::Invalid(format!("node {} has no storage for backups; name one with `storage`", g.node)))
+        .ok_or_else(|| {
+            ToolError::Invalid(format!("node {} has no storage for backups; name one with `storage`", g.node))
+        })
 }

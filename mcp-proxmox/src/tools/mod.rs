@@ -2,14 +2,17 @@
 //!
 //! GREEN reads: cluster_status, list_nodes, node_status, list_guests, guest_status, guest_config,
 //! list_storage, storage_content, list_backups, list_snapshots, list_tasks, task_status,
-//! node_metrics, guest_metrics, ha_status.
-//! YELLOW: start_guest, resume_guest, create_snapshot, backup_guest, wake_node.
+//! node_metrics, guest_metrics, ha_status, node_temperatures (over SSH).
+//! YELLOW: start_guest, resume_guest, create_snapshot, backup_guest, wake_node,
+//! run_node_command and restart_service (over SSH).
 //! RED: stop_guest, shutdown_guest, reboot_guest, suspend_guest, rollback_snapshot,
 //! delete_snapshot, migrate_guest. BLACK: reboot_node, shutdown_node.
 
 mod guest;
 mod node;
 mod read;
+mod remote;
+mod temperatures;
 
 use mcp_common::tool::Registry;
 
@@ -21,5 +24,7 @@ pub fn registry() -> Registry<Pve> {
     read::register(&mut r);
     guest::register(&mut r);
     node::register(&mut r);
+    temperatures::register(&mut r);
+    remote::register(&mut r);
     r
 }

@@ -16,7 +16,11 @@ async fn node_power(s: Arc<Pve>, a: NodeArg, ctx: CallCtx, command: &str) -> Res
     let c = s.cluster(a.cluster.as_deref())?;
     let node = c.node(&a.node).await?;
     ctx.guard(&Target { node: Some(node.clone()), ..Default::default() })?;
-    let _: serde_json::Value = c.client.post(&path(&["nodes", &node, "status"]), &[("command", command.to_string())]).await.map_err(pve_err)?;
+    let _: serde_json::Value = c
+        .client
+        .post(&path(&["nodes", &node, "status"]), &[("command", command.to_string())])
+        .await
+        .map_err(pve_err)?;
     c.invalidate();
     Ok(ToolOutput::new(format!("{command} of node {node} requested"), json!({"node": node, "command": command})))
 }

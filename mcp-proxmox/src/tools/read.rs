@@ -201,7 +201,8 @@ pub fn register(r: &mut Registry<Pve>) {
         green("list_nodes", "List nodes", "Nodes of the cluster with status, CPU, memory, disk and uptime."),
         |s: Arc<Pve>, a: ClusterArg, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
-            let nodes: Vec<_> = c.resources().await.map_err(pve_err)?.into_iter().filter(|r| r.kind == "node").collect();
+            let nodes: Vec<_> =
+                c.resources().await.map_err(pve_err)?.into_iter().filter(|r| r.kind == "node").collect();
             let lines: Vec<String> = nodes
                 .iter()
                 .map(|n| {
@@ -223,7 +224,11 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("node_status", "Node status", "Detailed status of one node: CPU model, load, memory, swap, root disk, kernel, PVE version, uptime."),
+        green(
+            "node_status",
+            "Node status",
+            "Detailed status of one node: CPU model, load, memory, swap, root disk, kernel, PVE version, uptime.",
+        ),
         |s: Arc<Pve>, a: NodeArg, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let node = c.node(&a.node).await?;
@@ -243,7 +248,11 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("list_guests", "List guests", "VMs and containers with state, node, CPU and memory; filter by node, type, status or tag."),
+        green(
+            "list_guests",
+            "List guests",
+            "VMs and containers with state, node, CPU and memory; filter by node, type, status or tag.",
+        ),
         |s: Arc<Pve>, a: ListGuestsArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             if let Some(k) = a.kind.as_deref().filter(|k| *k != "qemu" && *k != "lxc") {
@@ -279,13 +288,19 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("guest_status", "Guest status", "Live status of one VM or container: state (incl. paused), uptime, CPU, memory, HA state, lock."),
+        green(
+            "guest_status",
+            "Guest status",
+            "Live status of one VM or container: state (incl. paused), uptime, CPU, memory, HA state, lock.",
+        ),
         |s: Arc<Pve>, a: VmidArg, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let g = c.guest(a.vmid).await?;
             let v: Value = c.get_as(Ttl::Default, &g.path(&["status", "current"]), &[]).await.map_err(pve_err)?;
             let qmp = v.get("qmpstatus").and_then(Value::as_str);
-            let state = qmp.filter(|q| *q != "running" && *q != "stopped").unwrap_or(v.get("status").and_then(Value::as_str).unwrap_or("?"));
+            let state = qmp
+                .filter(|q| *q != "running" && *q != "stopped")
+                .unwrap_or(v.get("status").and_then(Value::as_str).unwrap_or("?"));
             let text = format!(
                 "{} \"{}\" on {}: {state}, up {}, CPU {}, RAM {} / {}{}",
                 g.label(),
@@ -297,7 +312,10 @@ pub fn register(r: &mut Registry<Pve>) {
                 fmt::bytes(v.get("maxmem").and_then(Value::as_u64).unwrap_or(0)),
                 v.get("lock").and_then(Value::as_str).map(|l| format!(", locked ({l})")).unwrap_or_default()
             );
-            Ok(ToolOutput::new(text, json!({"vmid": g.vmid, "type": g.kind, "node": g.node, "state": state, "status": v})))
+            Ok(ToolOutput::new(
+                text,
+                json!({"vmid": g.vmid, "type": g.kind, "node": g.node, "state": state, "status": v}),
+            ))
         },
     );
     r.add(
@@ -327,7 +345,11 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("list_storage", "List storage", "Storage of the cluster per node: type, content types, used / total, shared or local."),
+        green(
+            "list_storage",
+            "List storage",
+            "Storage of the cluster per node: type, content types, used / total, shared or local.",
+        ),
         |s: Arc<Pve>, a: OptNodeArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let st: Vec<_> = c
@@ -358,7 +380,11 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("storage_content", "Storage content", "Volumes on one storage of one node (disk images, backups, ISOs, templates)."),
+        green(
+            "storage_content",
+            "Storage content",
+            "Volumes on one storage of one node (disk images, backups, ISOs, templates).",
+        ),
         |s: Arc<Pve>, a: StorageContentArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let node = c.node(&a.node).await?;
@@ -371,12 +397,25 @@ pub fn register(r: &mut Registry<Pve>) {
                 check_vmid(v)?;
                 q.push(("vmid", v.to_string()));
             }
-            let rows: Vec<Value> = c.get_as(Ttl::Storage, &path(&["nodes", &node, "storage", &a.storage, "content"]), &q).await.map_err(pve_err)?;
+            let rows: Vec<Value> = c
+                .get_as(Ttl::Storage, &path(&["nodes", &node, "storage", &a.storage, "content"]), &q)
+                .await
+                .map_err(pve_err)?;
             let lines: Vec<String> = rows
                 .iter()
-                .map(|r| format!("- {} ({}, {})", untrusted::sanitize(r.get("volid").and_then(Value::as_str).unwrap_or("?")).0, r.get("content").and_then(Value::as_str).unwrap_or("?"), fmt::bytes(r.get("size").and_then(Value::as_u64).unwrap_or(0))))
+                .map(|r| {
+                    format!(
+                        "- {} ({}, {})",
+                        untrusted::sanitize(r.get("volid").and_then(Value::as_str).unwrap_or("?")).0,
+                        r.get("content").and_then(Value::as_str).unwrap_or("?"),
+                        fmt::bytes(r.get("size").and_then(Value::as_u64).unwrap_or(0))
+                    )
+                })
                 .collect();
-            Ok(ToolOutput::new(format!("{} volumes on {}:{}:\n{}", rows.len(), node, a.storage, lines.join("\n")), json!({"volumes": rows})))
+            Ok(ToolOutput::new(
+                format!("{} volumes on {}:{}:\n{}", rows.len(), node, a.storage, lines.join("\n")),
+                json!({"volumes": rows}),
+            ))
         },
     );
     r.add(
@@ -426,7 +465,11 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("list_snapshots", "List snapshots", "Snapshots of a VM or container as a tree (name, time, RAM state, description, parent)."),
+        green(
+            "list_snapshots",
+            "List snapshots",
+            "Snapshots of a VM or container as a tree (name, time, RAM state, description, parent).",
+        ),
         |s: Arc<Pve>, a: VmidArg, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let g = c.guest(a.vmid).await?;
@@ -443,14 +486,29 @@ pub fn register(r: &mut Registry<Pve>) {
             let lines: Vec<String> = snaps
                 .iter()
                 .filter(|r| r.get("name").and_then(Value::as_str) != Some("current"))
-                .map(|r| format!("- {} (parent: {}){}", r.get("name").and_then(Value::as_str).unwrap_or("?"), r.get("parent").and_then(Value::as_str).unwrap_or("-"), if r.get("vmstate").and_then(Value::as_u64) == Some(1) { ", with RAM" } else { "" }))
+                .map(|r| {
+                    format!(
+                        "- {} (parent: {}){}",
+                        r.get("name").and_then(Value::as_str).unwrap_or("?"),
+                        r.get("parent").and_then(Value::as_str).unwrap_or("-"),
+                        if r.get("vmstate").and_then(Value::as_u64) == Some(1) { ", with RAM" } else { "" }
+                    )
+                })
                 .collect();
-            let text = if lines.is_empty() { format!("{} has no snapshots.", g.label()) } else { format!("Snapshots of {}:\n{}", g.label(), lines.join("\n")) };
+            let text = if lines.is_empty() {
+                format!("{} has no snapshots.", g.label())
+            } else {
+                format!("Snapshots of {}:\n{}", g.label(), lines.join("\n"))
+            };
             Ok(ToolOutput::new(text, json!({"vmid": g.vmid, "snapshots": snaps})).untrusted())
         },
     );
     r.add(
-        green("list_tasks", "List tasks", "Recent Proxmox tasks (newest first) of the cluster or one node, optionally only failures or one guest's."),
+        green(
+            "list_tasks",
+            "List tasks",
+            "Recent Proxmox tasks (newest first) of the cluster or one node, optionally only failures or one guest's.",
+        ),
         |s: Arc<Pve>, a: ListTasksArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let limit = a.limit.unwrap_or(20).clamp(1, 200) as usize;
@@ -476,7 +534,16 @@ pub fn register(r: &mut Registry<Pve>) {
             rows.truncate(limit);
             let lines: Vec<String> = rows
                 .iter()
-                .map(|t| format!("- {} {} on {} by {}: {}", t.get("type").and_then(Value::as_str).unwrap_or("?"), t.get("id").and_then(Value::as_str).unwrap_or(""), t.get("node").and_then(Value::as_str).unwrap_or("?"), t.get("user").and_then(Value::as_str).unwrap_or("?"), untrusted::sanitize(t.get("status").and_then(Value::as_str).unwrap_or("running")).0))
+                .map(|t| {
+                    format!(
+                        "- {} {} on {} by {}: {}",
+                        t.get("type").and_then(Value::as_str).unwrap_or("?"),
+                        t.get("id").and_then(Value::as_str).unwrap_or(""),
+                        t.get("node").and_then(Value::as_str).unwrap_or("?"),
+                        t.get("user").and_then(Value::as_str).unwrap_or("?"),
+                        untrusted::sanitize(t.get("status").and_then(Value::as_str).unwrap_or("running")).0
+                    )
+                })
                 .collect();
             Ok(ToolOutput::new(format!("{} tasks:\n{}", rows.len(), lines.join("\n")), json!({"tasks": rows})))
         },
@@ -498,12 +565,23 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("node_metrics", "Node metrics", "CPU, memory, network and load history of a node (min/avg/max over the timeframe) from Proxmox RRD data."),
+        green(
+            "node_metrics",
+            "Node metrics",
+            "CPU, memory, network and load history of a node (min/avg/max over the timeframe) from Proxmox RRD data.",
+        ),
         |s: Arc<Pve>, a: NodeMetricsArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let node = c.node(&a.node).await?;
             let tf = timeframe(&a.timeframe)?;
-            let rows: Vec<Value> = c.get_as(Ttl::Default, &path(&["nodes", &node, "rrddata"]), &[("timeframe", tf.clone()), ("cf", "AVERAGE".into())]).await.map_err(pve_err)?;
+            let rows: Vec<Value> = c
+                .get_as(
+                    Ttl::Default,
+                    &path(&["nodes", &node, "rrddata"]),
+                    &[("timeframe", tf.clone()), ("cf", "AVERAGE".into())],
+                )
+                .await
+                .map_err(pve_err)?;
             let mut m = serde_json::Map::new();
             for k in ["cpu", "loadavg", "memused", "memtotal", "netin", "netout", "iowait", "swapused", "rootused"] {
                 if let Some(x) = summarize(&rows, k) {
@@ -512,17 +590,29 @@ pub fn register(r: &mut Registry<Pve>) {
             }
             let cpu = m.get("cpu").and_then(|x| x.get("avg")).and_then(Value::as_f64).unwrap_or(0.0);
             let cpu_max = m.get("cpu").and_then(|x| x.get("max")).and_then(Value::as_f64).unwrap_or(0.0);
-            let text = format!("{node} over the last {tf}: CPU avg {} (max {}), {} samples", fmt::pct(cpu), fmt::pct(cpu_max), rows.len());
+            let text = format!(
+                "{node} over the last {tf}: CPU avg {} (max {}), {} samples",
+                fmt::pct(cpu),
+                fmt::pct(cpu_max),
+                rows.len()
+            );
             Ok(ToolOutput::new(text, json!({"node": node, "timeframe": tf, "summary": m, "samples": rows.len()})))
         },
     );
     r.add(
-        green("guest_metrics", "Guest metrics", "CPU, memory, network and disk I/O history of a VM or container (min/avg/max over the timeframe)."),
+        green(
+            "guest_metrics",
+            "Guest metrics",
+            "CPU, memory, network and disk I/O history of a VM or container (min/avg/max over the timeframe).",
+        ),
         |s: Arc<Pve>, a: GuestMetricsArgs, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let g = c.guest(a.vmid).await?;
             let tf = timeframe(&a.timeframe)?;
-            let rows: Vec<Value> = c.get_as(Ttl::Default, &g.path(&["rrddata"]), &[("timeframe", tf.clone()), ("cf", "AVERAGE".into())]).await.map_err(pve_err)?;
+            let rows: Vec<Value> = c
+                .get_as(Ttl::Default, &g.path(&["rrddata"]), &[("timeframe", tf.clone()), ("cf", "AVERAGE".into())])
+                .await
+                .map_err(pve_err)?;
             let mut m = serde_json::Map::new();
             for k in ["cpu", "mem", "maxmem", "netin", "netout", "diskread", "diskwrite"] {
                 if let Some(x) = summarize(&rows, k) {
@@ -535,11 +625,16 @@ pub fn register(r: &mut Registry<Pve>) {
         },
     );
     r.add(
-        green("ha_status", "HA status", "High-availability state: quorum, CRM master, each node's LRM and each HA-managed service."),
+        green(
+            "ha_status",
+            "HA status",
+            "High-availability state: quorum, CRM master, each node's LRM and each HA-managed service.",
+        ),
         |s: Arc<Pve>, a: ClusterArg, _ctx: CallCtx| async move {
             let c = s.cluster(a.cluster.as_deref())?;
             let rows: Vec<Value> = c.get_as(Ttl::Default, "/cluster/ha/status/current", &[]).await.map_err(pve_err)?;
-            let lines: Vec<String> = rows.iter().filter_map(|r| r.get("status").and_then(Value::as_str)).map(|s| format!("- {s}")).collect();
+            let lines: Vec<String> =
+                rows.iter().filter_map(|r| r.get("status").and_then(Value::as_str)).map(|s| format!("- {s}")).collect();
             Ok(ToolOutput::new(format!("HA status:\n{}", lines.join("\n")), json!({"ha": rows})))
         },
     );

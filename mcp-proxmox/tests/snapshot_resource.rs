@@ -1,0 +1,113 @@
+//! The `pve://cluster/snapshot` resource through a real MCP client over streamable HTTP: it is
+//! listed, readable, and subscribers are notified when the cluster changes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::handler::client::ClientHandler;
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, Implementation, ProtocolVersion, ReadResourceRequestParams,
+    ResourceUpdatedNotificationParam, SubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::Value;
+
+#[derive(Clone)]
+struct Client {
+    updates: Arc<AtomicU64>,
+}
+
+impl ClientHandler for Client {
+    fn get_info(&self) -> ClientConfig {
+        let mut c = ClientConfig::new(ClientCapabilities::default(), Implementation::new("test", "0"));
+        c.protocol_version = ProtocolVersion::V_2025_11_25;
+        c
+    }
+
+    async fn on_resource_updated(&self, p: ResourceUpdatedNotificationParam, _c: NotificationContext<RoleClient>) {
+        assert_eq!(p.uri, "pve://cluster/snapshot");
+        self.updates.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
+    let scenario = pve_sim::Scenario::builtin("homelab").expect("built in").expect("parses");
+    let mut opts = pve_sim::SimOptions::new(scenario);
+    opts.tls = false;
+    let sim = pve_sim::start(opts).await.expect("simulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg_path = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "[cluster]\nname='homelab'\nurl='{}'\nallow_plain_http=true\ntoken_id='jarvis@pve!mcp'\n\
+             token_secret='5f0c7a1e-2d4b-4c8e-9a61-0b9d3c2e7f10'\n[cache]\nresources_ttl_secs=1\n\
+             [snapshot]\ninterval_secs=1\nslow_every=1\n",
+            sim.origin()
+        ),
+    )
+    .expect("write config");
+    let config: mcp_proxmox::config::Config =
+        mcp_common::config::load(Some(&cfg_path), "JARVIS_PVE_TEST_UNUSED_", |_| None).expect("config");
+    let section = config.server.clone();
+    let server = mcp_proxmox::build(config).expect("server builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop2 = stop.clone();
+    let serving =
+        tokio::spawn(async move { mcp_common::server::serve_http(server, &section, None, listener, stop2).await });
+
+    let updates = Arc::new(AtomicU64::new(0));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let client = Client { updates: updates.clone() }
+        .serve(StreamableHttpClientTransport::from_uri(url.as_str()))
+        .await
+        .expect("client connects");
+    let list = client.list_resources(None).await.expect("list");
+    assert!(list.resources.iter().any(|r| r.uri == "pve://cluster/snapshot"), "{list:?}");
+
+    let read = client.read_resource(ReadResourceRequestParams::new("pve://cluster/snapshot")).await.expect("read");
+    let text = match &read.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        other => panic!("unexpected content {other:?}"),
+    };
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    let cluster = &doc["clusters"][0];
+    assert_eq!(cluster["name"], "homelab");
+    assert_eq!(cluster["quorate"], true);
+    assert_eq!(cluster["nodes"].as_array().map(Vec::len), Some(4));
+    assert!(cluster["guests"].as_array().is_some_and(|g| g.len() >= 30));
+
+    #[allow(deprecated)]
+    client.subscribe(SubscribeRequestParams::new("pve://cluster/snapshot")).await.expect("subscribe");
+    // Take a node down through the simulator's admin API: the snapshot must change.
+    let admin = reqwest::Client::new();
+    admin
+        .post(format!("{}/_sim/node/pve4/offline", sim.origin()))
+        .header("X-Sim-Admin-Token", &sim.admin_token)
+        .send()
+        .await
+        .expect("admin call");
+    let mut waited = 0;
+    while updates.load(Ordering::SeqCst) == 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(updates.load(Ordering::SeqCst) > 0, "no resources/updated notification within 10 s");
+    let read = client.read_resource(ReadResourceRequestParams::new("pve://cluster/snapshot")).await.expect("read");
+    let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+        panic!("text expected")
+    };
+    let doc: Value = serde_json::from_str(text).expect("json");
+    let pve4 = doc["clusters"][0]["nodes"].as_array().and_then(|n| n.iter().find(|x| x["node"] == "pve4")).cloned();
+    assert_eq!(pve4.map(|n| n["status"].clone()), Some(Value::from("offline")));
+
+    let _ = client.cancel().await;
+    stop.cancel();
+    let _ = serving.await;
+}
