@@ -76,7 +76,12 @@ pub enum Command {
 
 /// Logs go to stderr (stdout belongs to the stdio transport). `RUST_LOG` sets the filter.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    init_tracing_or("info");
+}
+
+/// Like [`init_tracing`], with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_tracing_or(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 }
 

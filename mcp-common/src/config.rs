@@ -100,6 +100,8 @@ pub struct EnvKey {
     pub path: Vec<String>,
     pub var: String,
     pub kind: String,
+    /// For arrays: the kind of their items (`integer`, `string`, …).
+    pub item_kind: Option<String>,
     pub description: String,
 }
 
@@ -151,10 +153,12 @@ fn walk(root: &Value, s: &Value, path: &mut Vec<String>, prefix: &str, out: &mut
                 .or_else(|| s.get("description").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or_default()
                 .replace('\n', " ");
+            let item_kind = s.get("items").map(|i| kind_of(resolve(root, i)));
             out.push(EnvKey {
                 var: format!("{prefix}{}", path.join("_").to_ascii_uppercase()),
                 path: path.clone(),
                 kind: kind_of(s),
+                item_kind,
                 description: desc,
             });
         }
@@ -185,9 +189,21 @@ fn env_value(key: &EnvKey, raw: &str) -> Result<toml::Value, ConfigError> {
             let v: Value = serde_json::from_str(t).map_err(|e| bad(format!("not valid JSON: {e}")))?;
             toml::Value::try_from(v).map_err(|e| bad(e.to_string()))?
         }
-        "array" => toml::Value::Array(
-            t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
-        ),
+        "array" => {
+            let items = t.split(',').map(str::trim).filter(|s| !s.is_empty());
+            let ints = matches!(key.item_kind.as_deref(), Some("integer"));
+            toml::Value::Array(
+                items
+                    .map(|x| {
+                        if ints {
+                            x.parse().map(toml::Value::Integer).map_err(|_| bad(format!("'{x}' is not an integer")))
+                        } else {
+                            Ok(toml::Value::String(x.into()))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        }
         _ => toml::Value::String(raw.to_string()),
     })
 }
@@ -274,6 +290,13 @@ mod tests {
         assert_eq!(c.server.max_tier, Tier::Yellow);
         assert!(c.cache.enabled);
         assert_eq!(c.server.allowed_origins, vec!["http://a:1", "http://b:2"]);
+        #[derive(Debug, Deserialize, JsonSchema, Default)]
+        #[serde(default)]
+        struct Ports {
+            ports: Vec<u16>,
+        }
+        let p: Ports = load(None, "X_", |k| (k == "X_PORTS").then(|| "80, 443".into())).expect("integer list");
+        assert_eq!(p.ports, vec![80, 443]);
         let e = load::<Cfg>(None, "JARVIS_TEST_", |k| (k == "JARVIS_TEST_SERVER_PORT").then(|| "x".into()))
             .expect_err("bad port");
         assert!(e.to_string().contains("JARVIS_TEST_SERVER_PORT"), "{e}");

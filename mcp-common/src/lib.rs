@@ -5,6 +5,7 @@
 //! - [`server`]: the gate (max tier, BLACK, protected resources via `CallCtx::guard`, audit)
 //!   and start-up over stdio or streamable HTTP (bearer token, Origin and Host checks).
 //! - [`resources`]: resources with `resources/subscribe` change notifications.
+//! - [`guard`]: hostile-input guards: paths (roots, denylist, symlinks), atomic writes, URLs/SSRF.
 //! - [`policy`], [`audit`], [`untrusted`], [`config`], [`cli`].
 //!
 //! ```no_run
@@ -28,6 +29,7 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod guard;
 pub mod policy;
 pub mod resources;
 pub mod server;

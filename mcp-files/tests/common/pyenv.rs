@@ -1,0 +1,193 @@
+//! A copy of `mcp-proxmox/tests/common/pyenv.rs` (test binaries cannot share files across crates):
+//! the pinned virtualenv is the same directory, so both suites build it once.
+//!
+//! A cached Python virtualenv with pinned packages from PyPI for interop tests, and running
+//! child processes with a deadline. The same approach as pve-sim's `proxmoxer.rs`: the venv is
+//! reused while it holds the pinned versions, otherwise built next to its final place and
+//! renamed into it (so a half-built one is never used); if PyPI cannot be reached the caller
+//! skips (locally) or fails (`CI=true`).
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const PIP_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().expect("mcp-files lies one level below the workspace root").to_path_buf()
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Output of a finished (or killed) child process.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Finished {
+    pub fn ok(&self) -> bool {
+        !self.timed_out && self.status.success()
+    }
+
+    pub fn describe(&self) -> String {
+        let how = if self.timed_out { "timed out (killed)".to_string() } else { self.status.to_string() };
+        format!("{how}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout.trim_end(), self.stderr.trim_end())
+    }
+}
+
+pub fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Run a command to completion with piped output, killing it after `timeout`.
+pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Finished> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    Ok(Finished { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default(), timed_out })
+}
+
+pub fn venv_python(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+/// Why the virtualenv could not be built.
+pub enum SetupError {
+    /// PyPI (or Python itself) is unavailable here: skip locally, fail in CI.
+    Unavailable(String),
+    /// Anything else is a real failure.
+    Broken(String),
+}
+
+/// A virtualenv holding exactly `pins` (`(distribution, version)`), e.g. `[("mcp", "2.3.0")]`.
+pub struct Pinned<'a> {
+    pub pins: &'a [(&'a str, &'a str)],
+}
+
+impl Pinned<'_> {
+    fn requirements(&self) -> Vec<String> {
+        self.pins.iter().map(|(name, version)| format!("{name}=={version}")).collect()
+    }
+
+    /// True if `venv` has every pinned distribution at its pinned version.
+    fn is_ready(&self, venv: &Path) -> bool {
+        let python = venv_python(venv);
+        if !python.exists() {
+            return false;
+        }
+        let names: Vec<String> = self.pins.iter().map(|(n, _)| format!("{n:?}")).collect();
+        let probe =
+            format!("import importlib.metadata as m\nprint(' '.join(m.version(n) for n in [{}]))", names.join(", "));
+        match run(Command::new(&python).args(["-c", probe.as_str()]), Duration::from_secs(60)) {
+            Ok(f) if f.ok() => f.stdout.split_whitespace().eq(self.pins.iter().map(|(_, v)| *v)),
+            _ => false,
+        }
+    }
+
+    /// Make sure `venv` holds the pins: reuse it if it does, otherwise build a fresh one next to
+    /// it and move it into place.
+    pub fn ensure(&self, venv: &Path) -> Result<(), SetupError> {
+        if self.is_ready(venv) {
+            return Ok(());
+        }
+        let parent = venv.parent().ok_or_else(|| SetupError::Broken(format!("{} has no parent", venv.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| SetupError::Broken(format!("creating {}: {e}", parent.display())))?;
+        let file_name = venv.file_name().and_then(|n| n.to_str()).unwrap_or("pyenv");
+        let tmp = parent.join(format!("{file_name}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let result = self.build(&tmp).and_then(|()| {
+            if venv.exists() {
+                let _ = std::fs::remove_dir_all(venv);
+            }
+            match std::fs::rename(&tmp, venv) {
+                Ok(()) => Ok(()),
+                // Another test process finished first: use its environment if it is complete.
+                Err(_) if self.is_ready(venv) => Ok(()),
+                Err(e) => Err(SetupError::Broken(format!("moving {} to {}: {e}", tmp.display(), venv.display()))),
+            }
+        });
+        let _ = std::fs::remove_dir_all(&tmp);
+        result?;
+        if self.is_ready(venv) {
+            Ok(())
+        } else {
+            Err(SetupError::Broken(format!("{} still lacks the pinned packages after installing them", venv.display())))
+        }
+    }
+
+    fn build(&self, dir: &Path) -> Result<(), SetupError> {
+        let reqs = self.requirements();
+        eprintln!("creating a Python virtualenv with {} in {}", reqs.join(" "), dir.display());
+        let created = run(Command::new("python3").arg("-m").arg("venv").arg(dir), Duration::from_secs(120))
+            .map_err(|e| SetupError::Unavailable(format!("cannot run python3 ({e}); install Python 3 with venv")))?;
+        if !created.ok() {
+            return Err(SetupError::Broken(format!(
+                "python3 -m venv {} failed (on Debian: apt-get install python3-venv): {}",
+                dir.display(),
+                created.describe()
+            )));
+        }
+        let mut pip = Command::new(venv_python(dir));
+        pip.args(["-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-input"])
+            .args(["--timeout", "20", "--retries", "2"])
+            .args(&reqs);
+        let installed = run(&mut pip, PIP_TIMEOUT).map_err(|e| SetupError::Broken(format!("cannot run pip: {e}")))?;
+        if installed.ok() {
+            return Ok(());
+        }
+        let output = format!("{}\n{}", installed.stdout, installed.stderr);
+        let what = format!("pip install {} failed: {}", reqs.join(" "), installed.describe());
+        if installed.timed_out || looks_offline(&output) {
+            Err(SetupError::Unavailable(format!("PyPI cannot be reached. {what}")))
+        } else {
+            Err(SetupError::Broken(what))
+        }
+    }
+}
+
+/// pip's ways of saying that the package index cannot be reached.
+fn looks_offline(pip_output: &str) -> bool {
+    [
+        "(from versions: none)",
+        "NewConnectionError",
+        "Failed to establish a new connection",
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "Network is unreachable",
+        "ConnectTimeoutError",
+        "Read timed out",
+        "ProxyError",
+        "Max retries exceeded",
+    ]
+    .iter()
+    .any(|marker| pip_output.contains(marker))
+}
