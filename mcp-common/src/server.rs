@@ -50,7 +50,12 @@ pub struct JarvisServer<S> {
     pub resources: Option<Arc<dyn ResourceSource>>,
     /// This session's resource subscriptions (a clone for a new session starts empty).
     pub subscriptions: SharedSubscriptions,
+    /// Extra Prometheus lines for `/metrics` on the HTTP transport (e.g. upstream call counts).
+    pub metrics: Option<MetricsFn>,
 }
+
+/// Produces Prometheus text lines describing the server's own counters.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl<S> Clone for JarvisServer<S> {
     fn clone(&self) -> Self {
@@ -65,6 +70,7 @@ impl<S> Clone for JarvisServer<S> {
             audit: self.audit.clone(),
             resources: self.resources.clone(),
             subscriptions: SharedSubscriptions::default(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -358,10 +364,19 @@ pub async fn serve_http<S: Send + Sync + 'static>(
         .with_cancellation_token(stop.child_token());
     let name = server.name;
     let max_tier = server.max_tier;
+    let metrics = server.metrics.clone();
     let svc = StreamableHttpService::new(move || Ok(server.clone()), LocalSessionManager::default().into(), http_cfg);
     let bearer = Bearer(token.map(Into::into));
+    // `/mcp` and `/metrics` need the bearer token (when one is set); `/healthz` is public.
     let app = axum::Router::new()
         .nest_service("/mcp", svc)
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let m = metrics.clone();
+                async move { m.map(|f| f()).unwrap_or_default() }
+            }),
+        )
         .layer(axum::middleware::from_fn_with_state(bearer, require_bearer))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }));
     tracing::info!(server = name, %local, max_tier = %max_tier, "serving MCP over streamable HTTP at /mcp");

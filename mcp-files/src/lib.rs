@@ -51,5 +51,6 @@ pub fn build_with(state: state::Files) -> anyhow::Result<JarvisServer<state::Fil
         audit,
         resources: None,
         subscriptions: Default::default(),
+        metrics: None,
     })
 }

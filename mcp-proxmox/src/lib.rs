@@ -30,6 +30,7 @@ pub fn build(config: config::Config) -> anyhow::Result<JarvisServer<service::Pve
     let max_tier = config.server.max_tier;
     let state = Arc::new(service::Pve::new(config)?);
     let snapshots = snapshot::Snapshotter::new(state.clone());
+    let metrics_state = state.clone();
     Ok(JarvisServer {
         name: "mcp-proxmox",
         version: env!("CARGO_PKG_VERSION"),
@@ -41,5 +42,16 @@ pub fn build(config: config::Config) -> anyhow::Result<JarvisServer<service::Pve
         audit,
         resources: Some(Arc::new(snapshot::SnapshotSource(snapshots))),
         subscriptions: Default::default(),
+        metrics: Some(Arc::new(move || {
+            let mut out = String::from("# TYPE mcp_proxmox_upstream_calls_total counter\n");
+            for c in metrics_state.clusters() {
+                out.push_str(&format!(
+                    "mcp_proxmox_upstream_calls_total{{cluster=\"{}\"}} {}\n",
+                    c.name.replace(['"', '\\', '\n'], "_"),
+                    c.client.upstream_calls()
+                ));
+            }
+            out
+        })),
     })
 }

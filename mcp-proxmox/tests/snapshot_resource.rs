@@ -107,6 +107,23 @@ async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
     let pve4 = doc["clusters"][0]["nodes"].as_array().and_then(|n| n.iter().find(|x| x["node"] == "pve4")).cloned();
     assert_eq!(pve4.map(|n| n["status"].clone()), Some(Value::from("offline")));
 
+    // Upstream Proxmox calls are counted and exported on /metrics.
+    let metrics = admin
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let count: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("mcp_proxmox_upstream_calls_total{cluster=\"homelab\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("upstream call counter");
+    assert!(count > 0, "{metrics}");
+
     let _ = client.cancel().await;
     stop.cancel();
     let _ = serving.await;
