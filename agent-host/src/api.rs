@@ -220,6 +220,24 @@ async fn session_messages(State(s): State<AppState>, Path(id): Path<String>) -> 
     }
 }
 
+#[derive(Deserialize)]
+struct KillSwitch {
+    on: bool,
+}
+
+async fn get_kill_switch(State(s): State<AppState>) -> Response {
+    Json(json!({"on": s.agent.kill_switch().await})).into_response()
+}
+
+async fn set_kill_switch(State(s): State<AppState>, Json(k): Json<KillSwitch>) -> Response {
+    match s.agent.set_kill_switch(k.on).await {
+        Ok(()) => Json(json!({"on": k.on})).into_response(),
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e.to_string(), "on": true}))).into_response()
+        }
+    }
+}
+
 async fn tools(State(s): State<AppState>) -> Response {
     let t: Vec<Value> = s
         .agent
@@ -396,6 +414,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}/messages", get(session_messages))
         .route("/api/tools", get(tools))
+        .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/logout", post(logout))
         .route("/metrics", get(metrics))

@@ -288,9 +288,9 @@ async fn supervise(
                 if let Some(r) = ready.take() {
                     let _ = r.send(());
                 }
-                while !running.is_closed() {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                // Ends when the transport closes (the child exited or the HTTP session ended).
+                let reason = running.waiting().await;
+                tracing::debug!(server = %cfg.name, ?reason, "MCP service loop ended");
                 let mut s = slot.write().await;
                 s.peer = None;
                 s.restarts += 1;

@@ -157,3 +157,59 @@ async fn every_route_but_health_and_login_refuses_unauthenticated_access() {
         s.http.post(format!("{base}/api/login")).json(&json!({"password": "nope"})).send().await.expect("login");
     assert_eq!(wrong.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_is_persisted_and_reported() {
+    let s = stack(Script::new(), |t| t).await;
+    let url = format!("http://{}/api/killswitch", s.jarvis.addr);
+    let get = |c: &str| s.http.get(&url).header("cookie", c.to_string()).send();
+    let v: serde_json::Value = get(&s.cookie).await.expect("get").json().await.expect("json");
+    assert_eq!(v["on"], false);
+    let r = s.http.post(&url).header("cookie", &s.cookie).json(&json!({"on": true})).send().await.expect("post");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = get(&s.cookie).await.expect("get").json().await.expect("json");
+    assert_eq!(v["on"], true);
+    let r = s.http.post(&url).json(&json!({"on": false})).send().await.expect("post");
+    assert_eq!(r.status(), 401, "turning it off needs a login");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_mcp_server_is_restarted_and_reported_in_health() {
+    let s = stack(Script::new(), |t| t).await;
+    let health = || async {
+        s.http
+            .get(format!("http://{}/api/health", s.jarvis.addr))
+            .send()
+            .await
+            .expect("health")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+    };
+    assert_eq!(health().await["components"]["mcp"][0]["up"], true);
+    // Kill the mcp-proxmox child (its command line names this test's private config file).
+    let cfg = s.dir.path().join("mcp-proxmox.toml");
+    let st =
+        std::process::Command::new("pkill").args(["-9", "-f", &cfg.display().to_string()]).status().expect("pkill");
+    assert!(st.success(), "the MCP server process was found and killed");
+    let mut restarted = false;
+    for _ in 0..100 {
+        let h = health().await;
+        let m = &h["components"]["mcp"][0];
+        if m["restarts"].as_u64().unwrap_or(0) >= 1 && m["up"] == true {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(restarted, "the server came back within 10 s");
+    let r = s
+        .http
+        .get(format!("http://{}/api/tools", s.jarvis.addr))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .expect("tools");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert!(v["tools"].as_array().is_some_and(|t| t.len() >= 30), "its tools are back");
+}
