@@ -213,3 +213,19 @@ async fn a_crashed_mcp_server_is_restarted_and_reported_in_health() {
     let v: serde_json::Value = r.json().await.expect("json");
     assert!(v["tools"].as_array().is_some_and(|t| t.len() >= 30), "its tools are back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_can_cancel_a_turn_mid_stream() {
+    let long = "Indeed, sir. ".repeat(40);
+    let s = stack(Script::new().turn(Turn::text(long).delay_ms(50)), |t| t).await;
+    let mut ws = s.ws().await;
+    ws.send(json!({"type": "send", "text": "Tell me a long story"})).await;
+    ws.until("token").await;
+    ws.send(json!({"type": "cancel"})).await;
+    let msgs = ws.until("done").await;
+    assert!(
+        of_type(&msgs, "notice").iter().any(|n| n["text"].as_str().is_some_and(|t| t.contains("Cancelled"))),
+        "{msgs:?}"
+    );
+    assert!(text_of(&msgs).len() < 40 * 13, "the answer stopped early");
+}
