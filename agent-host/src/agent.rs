@@ -390,6 +390,37 @@ impl Agent {
         Ok(())
     }
 
+    /// A tool call from the dashboard (e.g. a guest action in the cluster column): the same gate
+    /// and approvals as a model's call, recorded as an event rather than a chat message.
+    pub async fn direct_tool(
+        &self,
+        session: &str,
+        tool: &str,
+        args: Value,
+        tx: mpsc::UnboundedSender<Event>,
+        cancel: CancellationToken,
+    ) {
+        let tools = self.mcp.tools().await;
+        let call_id = format!("ui-{}", uuid::Uuid::new_v4());
+        let mut tainted = false;
+        let (text, is_error) =
+            self.run_tool(session, &call_id, tool, args.clone(), &tools, &mut tainted, &tx, &cancel).await;
+        let _ = self
+            .store
+            .event(
+                "direct_tool",
+                json!({"session": session, "tool": tool, "arguments": args, "ok": !is_error, "text": text}),
+            )
+            .await;
+        let _ = tx.send(Event::Done {
+            session_id: session.to_string(),
+            usage: json!({}),
+            cost_usd: None,
+            timing: json!({}),
+            iterations: 0,
+        });
+    }
+
     /// Gate, approval and execution of one tool call; returns (text for the model, is_error).
     #[allow(clippy::too_many_arguments)]
     async fn run_tool(

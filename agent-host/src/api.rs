@@ -128,6 +128,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub web_dir: Option<std::path::PathBuf>,
     pub shutdown: CancellationToken,
+    /// The latest `pve://cluster/snapshot` document.
+    pub cluster: tokio::sync::watch::Receiver<Option<Arc<Value>>>,
 }
 
 async fn require_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
@@ -238,6 +240,13 @@ async fn set_kill_switch(State(s): State<AppState>, Json(k): Json<KillSwitch>) -
     }
 }
 
+async fn cluster(State(s): State<AppState>) -> Response {
+    match s.cluster.borrow().clone() {
+        Some(v) => Json((*v).clone()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "no cluster snapshot yet"}))).into_response(),
+    }
+}
+
 async fn tools(State(s): State<AppState>) -> Response {
     let t: Vec<Value> = s
         .agent
@@ -272,6 +281,7 @@ enum ClientMsg {
     Join { session_id: String },
     Approve { approval_id: String, session_id: String, args_hash: Option<String> },
     Deny { approval_id: String, session_id: String },
+    Tool { tool: String, arguments: Option<Value>, session_id: Option<String> },
     Cancel,
     Ping,
 }
@@ -325,6 +335,19 @@ async fn client(s: AppState, socket: WebSocket) {
             }
         }
     });
+    let mut cluster_rx = s.cluster.clone();
+    let tx3 = out_tx.clone();
+    let cluster_relay = tokio::spawn(async move {
+        loop {
+            let snap = cluster_rx.borrow_and_update().clone();
+            if let Some(v) = snap {
+                let _ = tx3.send(json!({"type": "cluster", "snapshot": *v}).to_string());
+            }
+            if cluster_rx.changed().await.is_err() {
+                break;
+            }
+        }
+    });
     let mut turn: Option<(tokio::task::JoinHandle<()>, CancellationToken)> = None;
     while let Some(Ok(msg)) = futures::StreamExt::next(&mut stream).await {
         let text = match msg {
@@ -375,6 +398,24 @@ async fn client(s: AppState, socket: WebSocket) {
                 });
                 turn = Some((h, cancel));
             }
+            ClientMsg::Tool { tool, arguments, session_id } => {
+                let sid = session_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                if let Ok(mut j) = joined.lock() {
+                    j.insert(sid.clone());
+                }
+                reply(json!({"type": "accepted", "session_id": sid}));
+                let (agent, events, cancel) = (s.agent.clone(), s.events.clone(), s.shutdown.child_token());
+                tokio::spawn(async move {
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    let pump = tokio::spawn(async move {
+                        while let Some(e) = rx.recv().await {
+                            let _ = events.send(e);
+                        }
+                    });
+                    agent.direct_tool(&sid, &tool, arguments.unwrap_or(json!({})), tx, cancel).await;
+                    let _ = pump.await;
+                });
+            }
             ClientMsg::Approve { approval_id, session_id, args_hash } => {
                 let r = s.agent.approvals.resolve(&approval_id, &session_id, args_hash.as_deref(), true);
                 reply(
@@ -395,6 +436,7 @@ async fn client(s: AppState, socket: WebSocket) {
         }
     }
     relay.abort();
+    cluster_relay.abort();
     writer.abort();
 }
 
@@ -414,6 +456,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}/messages", get(session_messages))
         .route("/api/tools", get(tools))
+        .route("/api/cluster", get(cluster))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/logout", post(logout))

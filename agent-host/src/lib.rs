@@ -43,6 +43,51 @@ pub fn default_servers() -> Vec<McpServerConfig> {
         .collect()
 }
 
+/// The cluster snapshot resource every dashboard shows.
+pub const SNAPSHOT_URI: &str = "pve://cluster/snapshot";
+
+/// Keep the latest cluster snapshot: read it at start, whenever the MCP server reports a change,
+/// and every 15 s as a fallback (e.g. after the server restarted).
+async fn cluster_feed(
+    mcp: Arc<mcp::McpManager>,
+    tx: tokio::sync::watch::Sender<Option<Arc<serde_json::Value>>>,
+    stop: CancellationToken,
+) {
+    let mut updates = mcp.resource_updates();
+    loop {
+        match mcp.read_resource(SNAPSHOT_URI).await {
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => {
+                    tx.send_if_modified(|cur| {
+                        let changed = cur.as_deref() != Some(&v);
+                        if changed {
+                            *cur = Some(Arc::new(v));
+                        }
+                        changed
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cluster snapshot is not JSON"),
+            },
+            Err(e) => tracing::debug!(error = %e, "no cluster snapshot yet"),
+        }
+        let wait = async {
+            loop {
+                match updates.recv().await {
+                    Ok(uri) if uri == SNAPSHOT_URI => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = wait => tokio::time::sleep(Duration::from_millis(200)).await,
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
 /// A running agent host.
 pub struct Running {
     pub addr: SocketAddr,
@@ -73,6 +118,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let auth = Arc::new(api::Auth::new(&password, config.auth.api_token.clone(), lifetime));
     let (events, _) = tokio::sync::broadcast::channel(4096);
     let stop = CancellationToken::new();
+    let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
+    tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
     let state = api::AppState {
         agent: agent.clone(),
         auth,
@@ -80,6 +127,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         metrics: Arc::default(),
         web_dir: config.server.web_dir.clone(),
         shutdown: stop.clone(),
+        cluster,
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.server.listen, config.server.port)).await?;
     let addr = listener.local_addr()?;

@@ -11,12 +11,13 @@ use rmcp::ServiceExt;
 use rmcp::handler::client::ClientHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, NumberOrString,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, RequestMetaObject, Tool,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ReadResourceRequestParams, RequestMetaObject,
+    ResourceContents, ResourceUpdatedNotificationParam, SubscribeRequestParams, Tool,
 };
 use rmcp::service::{NotificationContext, Peer, RoleClient};
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Value, json};
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::{RwLock, broadcast, mpsc};
 
 use crate::config::McpServerConfig;
 
@@ -75,6 +76,8 @@ type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Progress>>>>;
 #[derive(Clone)]
 struct Handler {
     routes: Routes,
+    /// URIs of resources that changed (`notifications/resources/updated`).
+    updates: broadcast::Sender<String>,
 }
 
 impl ClientHandler for Handler {
@@ -95,6 +98,10 @@ impl ClientHandler for Handler {
             let _ = tx.send(Progress { progress: p.progress, total: p.total, message: p.message });
         }
     }
+
+    async fn on_resource_updated(&self, p: ResourceUpdatedNotificationParam, _c: NotificationContext<RoleClient>) {
+        let _ = self.updates.send(p.uri);
+    }
 }
 
 /// Health of one server for `/api/health`.
@@ -110,6 +117,8 @@ pub struct ServerHealth {
 struct Slot {
     peer: Option<Peer<RoleClient>>,
     tools: Vec<Tool>,
+    /// URIs of the resources it offers (subscribed to on connect).
+    resources: Vec<String>,
     restarts: u32,
     error: Option<String>,
 }
@@ -118,6 +127,7 @@ pub struct McpManager {
     names: Vec<String>,
     slots: HashMap<String, Arc<RwLock<Slot>>>,
     routes: Routes,
+    updates: broadcast::Sender<String>,
 }
 
 async fn connect(
@@ -146,19 +156,20 @@ impl McpManager {
     /// Connect to every server and keep them running in the background.
     pub async fn start(configs: Vec<McpServerConfig>) -> Arc<Self> {
         let routes: Routes = Arc::default();
+        let (updates, _) = broadcast::channel(256);
         let mut slots = HashMap::new();
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         for c in &configs {
             slots.insert(
                 c.name.clone(),
-                Arc::new(RwLock::new(Slot { peer: None, tools: vec![], restarts: 0, error: None })),
+                Arc::new(RwLock::new(Slot { peer: None, tools: vec![], resources: vec![], restarts: 0, error: None })),
             );
         }
-        let me = Arc::new(Self { names, slots, routes });
+        let me = Arc::new(Self { names, slots, routes, updates });
         let mut first = Vec::new();
         for cfg in configs {
             let slot = me.slots.get(&cfg.name).cloned();
-            let handler = Handler { routes: me.routes.clone() };
+            let handler = Handler { routes: me.routes.clone(), updates: me.updates.clone() };
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
             if let Some(slot) = slot {
                 tokio::spawn(supervise(cfg, slot, handler, ready_tx));
@@ -246,6 +257,39 @@ impl McpManager {
         r
     }
 
+    /// Changes of subscribed resources (their URIs).
+    pub fn resource_updates(&self) -> broadcast::Receiver<String> {
+        self.updates.subscribe()
+    }
+
+    /// Read a resource from whichever running server offers it; its text content.
+    pub async fn read_resource(&self, uri: &str) -> Result<String, McpError> {
+        for name in &self.names {
+            let Some(slot) = self.slots.get(name) else { continue };
+            let peer = {
+                let s = slot.read().await;
+                if !s.resources.iter().any(|u| u == uri) {
+                    continue;
+                }
+                s.peer.clone()
+            };
+            let peer = peer.ok_or_else(|| McpError::ServerDown(name.clone()))?;
+            let r = peer
+                .read_resource(ReadResourceRequestParams::new(uri))
+                .await
+                .map_err(|e| McpError::Call(e.to_string()))?;
+            return r
+                .contents
+                .into_iter()
+                .find_map(|c| match c {
+                    ResourceContents::TextResourceContents { text, .. } => Some(text),
+                    _ => None,
+                })
+                .ok_or_else(|| McpError::Call(format!("{uri} has no text content")));
+        }
+        Err(McpError::Call(format!("no running MCP server offers {uri}")))
+    }
+
     pub async fn health(&self) -> Vec<ServerHealth> {
         let mut out = Vec::new();
         for name in &self.names {
@@ -278,11 +322,20 @@ async fn supervise(
         match connect(&cfg, handler.clone()).await {
             Ok(running) => {
                 let tools = running.peer().list_all_tools().await.unwrap_or_default();
+                let resources: Vec<String> =
+                    running.peer().list_all_resources().await.unwrap_or_default().into_iter().map(|r| r.uri).collect();
+                for uri in &resources {
+                    #[allow(deprecated)]
+                    if let Err(e) = running.peer().subscribe(SubscribeRequestParams::new(uri.clone())).await {
+                        tracing::debug!(server = %cfg.name, uri, error = %e, "resource not subscribable");
+                    }
+                }
                 tracing::info!(server = %cfg.name, tools = tools.len(), "MCP server connected");
                 {
                     let mut s = slot.write().await;
                     s.peer = Some(running.peer().clone());
                     s.tools = tools;
+                    s.resources = resources;
                     s.error = None;
                 }
                 if let Some(r) = ready.take() {

@@ -229,3 +229,32 @@ async fn the_user_can_cancel_a_turn_mid_stream() {
     );
     assert!(text_of(&msgs).len() < 40 * 13, "the answer stopped early");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_get_the_cluster_snapshot_and_guest_actions_pass_the_gate() {
+    let s = stack(Script::new(), |t| t).await;
+    let mut ws = s.ws().await;
+    let msgs = ws.until("cluster").await;
+    let snap = &msgs.last().expect("a cluster message")["snapshot"]["clusters"][0];
+    assert_eq!(snap["nodes"].as_array().map(Vec::len), Some(4));
+    assert!(snap["guests"].as_array().is_some_and(|g| g.len() >= 30));
+    let r = s
+        .http
+        .get(format!("http://{}/api/cluster", s.jarvis.addr))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+
+    // A RED action from the cluster column waits for approval like a model's call.
+    ws.send(json!({"type": "tool", "tool": "stop_guest", "arguments": {"vmid": 109}})).await;
+    let ask = ws.until("approval_required").await.last().cloned().unwrap_or_default();
+    assert_eq!(ask["tool"], "stop_guest");
+    assert_eq!(s.guest_status(109).await, "running");
+    ws.send(json!({"type": "approve", "approval_id": ask["approval_id"], "session_id": ask["session_id"], "args_hash": ask["args_hash"]}))
+        .await;
+    let msgs = ws.until("done").await;
+    assert_eq!(of_type(&msgs, "tool_result")[0]["ok"], true, "{msgs:?}");
+    assert_eq!(s.guest_status(109).await, "stopped");
+}
