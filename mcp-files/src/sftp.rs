@@ -310,6 +310,29 @@ impl<'a> Remote<'a> {
         Ok((f, fst.size.unwrap_or(0), real))
     }
 
+    /// Remove leftovers of earlier, interrupted writes of `name` in `dir_real` (regular files
+    /// untouched for `STALE_TEMP_SECS`), e.g. after a broken connection to this node.
+    fn sweep_stale(&self, dir_real: &std::path::Path, name: &str) {
+        let (prefix, suffix) = mcp_common::guard::write::temp_affixes(name);
+        let Ok(entries) = self.sftp().readdir(dir_real) else { return };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        for (path, st) in entries {
+            let Some(n) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let regular = kind_from_mode(mode_of(&st)) == "file";
+            let old = st.mtime.is_some_and(|m| now.saturating_sub(m) >= mcp_common::guard::write::STALE_TEMP_SECS);
+            if regular && old && n.starts_with(&prefix) && n.ends_with(suffix) {
+                match self.sftp().unlink(&path) {
+                    Ok(()) => {
+                        tracing::info!(node = %self.node.name, file = n, "removed the temporary file of an interrupted write")
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %self.node.name, file = n, error = %e, "cannot remove a stale temporary file")
+                    }
+                }
+            }
+        }
+    }
+
     /// Start writing `name` in the directory `dir` (already checked writable by the caller).
     pub fn create(
         &self,
@@ -342,8 +365,9 @@ impl<'a> Remote<'a> {
                 ));
             }
         }
-        let stem: String = name.chars().take(100).collect();
-        let tmp = dir_real.join(format!(".{stem}.jarvis-{}.part", random_suffix()));
+        self.sweep_stale(&dir_real, name);
+        let (prefix, suffix) = mcp_common::guard::write::temp_affixes(name);
+        let tmp = dir_real.join(format!("{prefix}{}{suffix}", random_suffix()));
         let mut file = self
             .sftp()
             .open_mode(&tmp, OpenFlags::WRITE | OpenFlags::EXCLUSIVE, 0o644, OpenType::File)

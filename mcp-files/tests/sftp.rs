@@ -166,6 +166,26 @@ async fn transfers_stream_between_nodes_and_never_overwrite_unless_asked() {
     assert!(leaks.is_empty() && temps.is_empty(), "{leaks:?} {temps:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_sweeps_the_leftover_of_an_earlier_broken_one_on_the_destination_node() {
+    let c = Cluster::new();
+    std::fs::write(c.lab.root.join("disk.img"), b"fresh bytes").expect("write");
+    // What a transfer leaves behind when its connection to the destination node breaks.
+    let (prefix, suffix) = mcp_common::guard::write::temp_affixes("disk.img");
+    let leftover = c.pve2_root.join(format!("{prefix}0123456789abcdef{suffix}"));
+    std::fs::write(&leftover, b"half").expect("write");
+    let old =
+        std::time::SystemTime::now() - std::time::Duration::from_secs(mcp_common::guard::write::STALE_TEMP_SECS + 60);
+    std::fs::File::options().write(true).open(&leftover).and_then(|f| f.set_modified(old)).expect("age it");
+    let w = World::new(c.files(None));
+    let dest = format!("{}/disk.img", c.pve2_root.display());
+    w.call("transfer_file", json!({"src_node": "pve1", "src": "disk.img", "dest_node": "pve2", "dest": dest}))
+        .await
+        .expect("transfer");
+    assert_eq!(std::fs::read(c.pve2_root.join("disk.img")).expect("written"), b"fresh bytes");
+    assert!(!leftover.exists(), "the stale temporary file was removed");
+}
+
 #[test]
 fn an_interrupted_transfer_leaves_no_partial_file_at_the_destination() {
     let c = Cluster::new();

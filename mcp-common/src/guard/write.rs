@@ -61,6 +61,48 @@ fn random_suffix() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A temporary file older than this (by its last write) belongs to a write that died with its
+/// process or connection; the next write of the same name removes it.
+pub const STALE_TEMP_SECS: u64 = 600;
+
+/// Prefix and suffix of the temporary files for `name` (`.<name>.jarvis-<random>.part`).
+pub fn temp_affixes(name: &str) -> (String, &'static str) {
+    let stem: String = name
+        .chars()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= 100).then_some(c)
+        })
+        .collect();
+    (format!(".{stem}.jarvis-"), ".part")
+}
+
+/// Remove leftovers of earlier, interrupted writes of `name` in `dir` (regular files only,
+/// untouched for [`STALE_TEMP_SECS`]).
+fn sweep_stale(dir: &Dir, name: &str) {
+    let (prefix, suffix) = temp_affixes(name);
+    let Ok(entries) = dir.entries() else { return };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(n) = file_name.to_str() else { continue };
+        if !(n.starts_with(&prefix) && n.ends_with(suffix)) {
+            continue;
+        }
+        let stale = dir
+            .symlink_metadata(n)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .is_some_and(|t| t.into_std().elapsed().is_ok_and(|age| age.as_secs() >= STALE_TEMP_SECS));
+        if stale {
+            match dir.remove_file(n) {
+                Ok(()) => tracing::info!(file = n, "removed the temporary file of an interrupted write"),
+                Err(err) => tracing::warn!(file = n, error = %err, "cannot remove a stale temporary file"),
+            }
+        }
+    }
+}
+
 fn fail(what: &str, e: impl std::fmt::Display) -> GuardError {
     GuardError::Failed(format!("{what}: {e}"))
 }
@@ -123,14 +165,9 @@ impl AtomicFile {
         let target = dir_real.join(name);
         let free = free_bytes(&dir).map_err(|e| fail("cannot read the free space", e))?;
         check_space(free, expected.unwrap_or(0), limits, &target.display().to_string())?;
-        let stem: String = name
-            .chars()
-            .scan(0, |n, c| {
-                *n += c.len_utf8();
-                (*n <= 100).then_some(c)
-            })
-            .collect();
-        let tmp = format!(".{stem}.jarvis-{}.part", random_suffix());
+        sweep_stale(&dir, name);
+        let (prefix, suffix) = temp_affixes(name);
+        let tmp = format!("{prefix}{}{suffix}", random_suffix());
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true).mode(0o644);
         let file = dir
@@ -298,6 +335,28 @@ mod tests {
         g.write(b"partial").expect("write");
         drop(g);
         assert_eq!(names(&real), vec!["a.iso"]);
+    }
+
+    #[test]
+    fn temporary_files_of_interrupted_writes_are_swept_by_the_next_write_of_that_name() {
+        let (_t, d, real) = dir();
+        let (prefix, suffix) = temp_affixes("c.iso");
+        let stale = real.join(format!("{prefix}dead{suffix}"));
+        let fresh = real.join(format!("{prefix}busy{suffix}"));
+        let other = real.join(".other.iso.jarvis-dead.part");
+        for p in [&stale, &fresh, &other] {
+            std::fs::write(p, "x").expect("write");
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(STALE_TEMP_SECS + 60);
+        for p in [&stale, &other] {
+            std::fs::File::options().write(true).open(p).and_then(|f| f.set_modified(old)).expect("age it");
+        }
+        let mut f = AtomicFile::create(d, real.clone(), "c.iso", false, None, ROOMY).expect("create");
+        f.write(b"ok").expect("write");
+        f.commit().expect("commit");
+        assert!(!stale.exists(), "an old temporary of the same name is removed");
+        assert!(fresh.exists(), "a recent one may belong to a running write");
+        assert!(other.exists(), "temporaries of other names are not touched");
     }
 
     #[test]
