@@ -7,8 +7,7 @@
 //! that the canary saw no connection and that `mcp-files verify` accepts the audit log.
 
 mod common;
-#[path = "common/pyenv.rs"]
-mod pyenv;
+use test_support::pyenv;
 #[path = "common/sshd.rs"]
 mod sshd;
 

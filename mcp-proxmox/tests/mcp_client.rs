@@ -10,8 +10,7 @@
 //! fails when `CI=true` and prints a loud SKIP otherwise.
 
 mod common;
-#[path = "common/pyenv.rs"]
-mod pyenv;
+use test_support::pyenv;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

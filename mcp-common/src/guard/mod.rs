@@ -20,6 +20,7 @@
 pub mod ip;
 pub mod local;
 pub mod path;
+pub mod secrets;
 pub mod url;
 pub mod write;
 

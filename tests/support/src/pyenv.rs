@@ -3,7 +3,6 @@
 //! reused while it holds the pinned versions, otherwise built next to its final place and
 //! renamed into it (so a half-built one is never used); if PyPI cannot be reached the caller
 //! skips (locally) or fails (`CI=true`).
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,11 @@ const PIP_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().expect("mcp-proxmox lies one level below the workspace root").to_path_buf()
+    manifest
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests/support lies two levels below the workspace root")
+        .to_path_buf()
 }
 
 pub fn in_ci() -> bool {

@@ -1,0 +1,422 @@
+// End-to-end test of the dashboard against the REAL agent host in demo configuration
+// (pve-sim + mcp-proxmox + mcp-files + jarvis, no model configured), driven by playwright-core
+// with Debian's chromium (never a downloaded browser). Screenshots: web/e2e/screenshots/.
+//
+//   npm run e2e                       (builds the Rust binaries if missing; needs web/dist)
+//   JARVIS_E2E_HEADED=1 npm run e2e   (watch it)
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const web = resolve(here, "..");
+const root = resolve(web, "..");
+const shots = join(here, "screenshots");
+const bin = (n) => join(root, "target", "debug", n);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, timeoutMs = 60_000, everyMs = 250) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+function ensureBinaries() {
+  const need = ["jarvis", "pve-sim", "mcp-proxmox", "mcp-files", "llm-sim"];
+  if (need.every((n) => existsSync(bin(n)))) return;
+  console.log("e2e: building the Rust binaries (cargo build -p agent-host -p pve-sim -p mcp-proxmox -p mcp-files -p llm-sim)…");
+  const r = spawnSync("cargo", ["build", "-p", "agent-host", "-p", "pve-sim", "-p", "mcp-proxmox", "-p", "mcp-files", "-p", "llm-sim"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  if (r.status !== 0) throw new Error("cargo build failed");
+}
+
+/** Start `jarvis demo` (cwd = repo root, so it serves web/dist) on a free port. */
+async function startHost(extraEnv, hosts) {
+  const demoDir = mkdtempSync(join(tmpdir(), "jarvis-e2e-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, JARVIS_DEMO_DIR: demoDir, RUST_LOG: process.env.RUST_LOG ?? "warn" };
+  for (const k of Object.keys(env)) if (k.startsWith("JARVIS_LLM_") || k === "ANTHROPIC_API_KEY") delete env[k];
+  Object.assign(env, extraEnv);
+  const child = spawn(bin("jarvis"), ["demo", "--port", String(port), "--speed", "20"], {
+    cwd: root,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  const h = {
+    base,
+    async stop(showLog) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+      await Promise.race([new Promise((r) => child.once("exit", r)), sleep(5000)]);
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      if (showLog) console.log(`--- agent host output (${base}) ---\n${log.slice(-4000)}`);
+      rmSync(demoDir, { recursive: true, force: true });
+    },
+  };
+  hosts.push(h);
+  await waitFor("the agent host (/api/health?liveness)", async () => (await fetch(`${base}/api/health?liveness`)).ok, 90_000);
+  return h;
+}
+
+/** Start llm-sim with a scenario; resolves to its base URL. */
+async function startLlmSim(scenario, hosts) {
+  const child = spawn(bin("llm-sim"), ["--scenario", scenario, "--port", "0"], { detached: true, stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((res, rej) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("http"));
+      if (line) res(line.trim());
+    });
+    child.once("exit", () => rej(new Error("llm-sim exited")));
+  });
+  hosts.push({
+    async stop() {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+    },
+  });
+  return url;
+}
+
+const results = [];
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`  ✓ ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, ms: Date.now() - t0, error: e });
+    console.log(`  ✗ ${name}\n      ${String(e?.stack ?? e).split("\n").slice(0, 4).join("\n      ")}`);
+    throw e;
+  }
+}
+
+async function main() {
+  if (!existsSync(join(web, "dist", "index.html"))) throw new Error("web/dist is missing: run `npm run build` first");
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  ensureBinaries();
+  mkdirSync(shots, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), "jarvis-e2e-chromium-"));
+  const hosts = [];
+  const t0 = Date.now();
+  let browser;
+  try {
+    const first = await startHost({}, hosts);
+    const base = first.base;
+    console.log(`e2e: agent host up on ${base} after ${Date.now() - t0} ms`);
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: !process.env.JARVIS_E2E_HEADED,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 1440, height: 900 },
+      reducedMotion: "no-preference",
+    });
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    const external = [];
+    page.on("request", (r) => {
+      const u = new URL(r.url());
+      if (!["127.0.0.1", "localhost"].includes(u.hostname) && !u.protocol.startsWith("data")) external.push(r.url());
+    });
+    const consoleErrors = [];
+    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    page.setDefaultTimeout(30_000);
+
+    await step("login page rejects a wrong password and accepts the right one", async () => {
+      await page.goto(base);
+      await page.getByLabel("Password").fill("wrong");
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("alert").filter({ hasText: "Wrong password" }).waitFor();
+      await page.screenshot({ path: join(shots, "01-login-error.png") });
+      await page.getByLabel("Password").fill("jarvis");
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByTestId("link-state").filter({ hasText: "LINKED" }).waitFor();
+    });
+
+    await step("the cluster column shows the 4 nodes and the guests", async () => {
+      await waitFor("4 node cards", async () => (await page.getByTestId("node-card").count()) === 4, 60_000);
+      await waitFor("guest rows", async () => (await page.getByTestId("guest-row").count()) >= 5, 30_000);
+      await page.getByText("QUORATE").first().waitFor();
+    });
+
+    await step("no model configured: the banner shows and the fallback answer streams into the chat", async () => {
+      await page.getByTestId("no-model").waitFor();
+      await page.getByLabel("Message").fill("How are the nodes doing?");
+      await page.keyboard.press("Enter");
+      await page.getByTestId("assistant-msg").filter({ hasText: "No language model is configured" }).waitFor();
+      await waitFor("the turn's done event in the cost panel", async () => (await page.getByTestId("cost-turns").textContent()) === "1");
+      await page.screenshot({ path: join(shots, "02-dashboard-chat.png") });
+    });
+
+    // A running guest that the demo policy does not protect.
+    const target = await waitFor("a running, unprotected guest", async () => {
+      const snap = await (await page.request.get(`${base}/api/cluster`)).json();
+      return snap.clusters
+        .flatMap((c) => c.guests ?? [])
+        .filter((g) => g.status === "running" && !g.template && !String(g.tags ?? "").includes("protected"))
+        .sort((a, b) => a.vmid - b.vmid)[0];
+    });
+    const who = `${target.type === "lxc" ? "container" : "VM"} ${target.vmid}`;
+
+    await step(`a RED stop from the cluster column can be denied (${who})`, async () => {
+      await page.getByRole("button", { name: `stop ${who}`, exact: true }).click();
+      const card = page.getByTestId("approval-card").last();
+      await card.waitFor();
+      await card.getByText(/\d+s/).first().waitFor();
+      await page.screenshot({ path: join(shots, "03-approval.png") });
+      await card.getByRole("button", { name: "DENY" }).click();
+      await card.getByText("DENIED").waitFor();
+    });
+
+    await step(`an AUTHORIZEd RED stop runs (keyboard) and the guest changes state in the cluster column`, async () => {
+      await page.getByRole("button", { name: `stop ${who}`, exact: true }).click();
+      const card = page.getByTestId("approval-card").last();
+      await card.getByRole("button", { name: "AUTHORIZE" }).waitFor();
+      await card.getByRole("button", { name: "AUTHORIZE" }).focus();
+      await page.keyboard.press("Enter");
+      await card.getByText("AUTHORIZED").waitFor();
+      await page.getByTestId("tool-card").last().getByText("ok", { exact: true }).waitFor({ timeout: 90_000 });
+      await page.getByRole("button", { name: `start ${who}`, exact: true }).waitFor({ timeout: 60_000 });
+      await page.screenshot({ path: join(shots, "04-after-stop.png") });
+    });
+
+    await step("HUD and FEED tabs render; theme switch applies", async () => {
+      await page.getByRole("tab", { name: "HUD" }).click();
+      await page.getByText("GUESTS RUNNING").waitFor();
+      await page.getByLabel("theme").selectOption("amber");
+      await page.screenshot({ path: join(shots, "05-hud-amber.png") });
+      await page.getByRole("tab", { name: "FEED" }).click();
+      await page.getByText("approval denied").first().waitFor();
+      await page.screenshot({ path: join(shots, "06-feed.png") });
+      await page.getByLabel("theme").selectOption("cyan");
+      await page.getByRole("tab", { name: "CHAT" }).click();
+    });
+
+    await step("the kill switch toggles and persists across a reload", async () => {
+      const ks = page.getByTestId("kill-switch");
+      await waitFor("kill switch state", async () => (await ks.getAttribute("aria-checked")) !== null && (await ks.isEnabled()));
+      const before = (await ks.getAttribute("aria-checked")) === "true";
+      await ks.click();
+      await waitFor("kill switch toggled", async () => (await ks.getAttribute("aria-checked")) === String(!before));
+      await page.reload();
+      await waitFor("kill switch after reload", async () => (await page.getByTestId("kill-switch").getAttribute("aria-checked")) === String(!before) && (await page.getByTestId("kill-switch").isEnabled()));
+      await page.getByTestId("assistant-msg").first().waitFor(); // history of the session reloaded
+      await page.screenshot({ path: join(shots, "07-killswitch-after-reload.png") });
+      await page.getByTestId("kill-switch").click();
+      await waitFor("kill switch back", async () => (await page.getByTestId("kill-switch").getAttribute("aria-checked")) === String(before));
+    });
+
+    await step("hotkeys 1/2/3 focus the panels", async () => {
+      await page.locator("body").click({ position: { x: 5, y: 5 } });
+      for (const [k, id] of [["1", "panel-cluster"], ["3", "panel-right"], ["2", "panel-center"]]) {
+        await page.keyboard.press(k);
+        await waitFor(`focus on ${id}`, async () => (await page.evaluate(() => document.activeElement?.id)) === id, 3000);
+      }
+    });
+
+    await step("prefers-reduced-motion stops the animations", async () => {
+      await page.getByRole("tab", { name: "HUD" }).click();
+      const anim = () => page.locator(".ring-spin").first().evaluate((el) => getComputedStyle(el).animationName);
+      if ((await anim()) === "none") throw new Error("expected the ring to spin without reduced motion");
+      await page.emulateMedia({ reducedMotion: "reduce" });
+      if ((await anim()) !== "none") throw new Error("the ring still animates with reduced motion");
+      await page.screenshot({ path: join(shots, "08-hud-reduced-motion.png") });
+      await page.emulateMedia({ reducedMotion: "no-preference" });
+    });
+
+    await step("a phone viewport shows one panel at a time with bottom navigation", async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      const nav = page.getByRole("navigation", { name: "panels" });
+      await nav.waitFor();
+      await nav.getByRole("button", { name: "CLUSTER" }).click();
+      await page.getByTestId("node-card").first().waitFor({ state: "visible" });
+      if (await page.locator("#panel-center").isVisible()) throw new Error("center panel visible next to the cluster panel on a phone");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+      if (overflow) throw new Error("horizontal overflow on a phone viewport");
+      await page.screenshot({ path: join(shots, "09-mobile-cluster.png") });
+      await nav.getByRole("button").nth(1).click();
+      await page.getByRole("tab", { name: "CHAT" }).click();
+      await page.getByLabel("Message").waitFor({ state: "visible" });
+      await page.screenshot({ path: join(shots, "10-mobile-chat.png") });
+      await page.setViewportSize({ width: 1440, height: 900 });
+    });
+
+    await step("the session expires gracefully: logging out returns to the login page", async () => {
+      await page.getByRole("button", { name: "Log out" }).click();
+      await page.getByLabel("Password").waitFor();
+    });
+
+    // ---- Phase 2: a scripted model (llm-sim speaking the Anthropic Messages API). ----
+    const scenario = join(profile, "..", `jarvis-e2e-scenario-${process.pid}.toml`);
+    writeFileSync(
+      scenario,
+      [
+        "[[turns]]",
+        'when = { user_contains = "nodes" }',
+        'reply = { kind = "tool_calls", text = "Let me look.", calls = [{ name = "list_nodes", input = {} }], chunk_chars = 4 }',
+        "[[turns]]",
+        "when = { tool_result = true }",
+        'reply = { kind = "text", text = "All **four** nodes are online, sir:\\n\\n- pve1\\n- pve2\\n- pve3\\n- pve4", chunk_chars = 3, delay_ms = 40 }',
+        "usage = { input = 1200, output = 30 }",
+        "[fallback]",
+        'kind = "text"',
+        'text = "Noted, sir."',
+        "",
+      ].join("\n"),
+    );
+    const llm = await startLlmSim(scenario, hosts);
+    const scripted = await startHost({ JARVIS_LLM_ANTHROPIC_API_KEY: "x", JARVIS_LLM_ANTHROPIC_BASE_URL: llm }, hosts);
+    const b2 = scripted.base;
+
+    await step("scripted model: tokens stream into the chat, the tool card completes, costs add up", async () => {
+      await page.goto(b2);
+      await page.getByLabel("Password").fill("jarvis");
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByTestId("link-state").filter({ hasText: "LINKED" }).waitFor();
+      await page.getByLabel("Message").fill("How are the nodes?");
+      await page.keyboard.press("Enter");
+      await page.getByTestId("tool-card").filter({ hasText: "list_nodes" }).getByText("ok", { exact: true }).waitFor();
+      const seen = new Set();
+      const answer = page.getByTestId("assistant-msg").filter({ hasText: "All" });
+      const until = Date.now() + 20_000;
+      let text = "";
+      while (Date.now() < until) {
+        text = (await answer.first().textContent().catch(() => "")) ?? "";
+        if (text) seen.add(text);
+        if (text.includes("pve4")) break;
+        await sleep(15);
+      }
+      if (!text.includes("pve4")) throw new Error(`answer did not complete: ${text}`);
+      if (seen.size < 3) throw new Error(`expected the answer to stream in pieces, saw ${seen.size} states`);
+      await answer.first().locator("strong", { hasText: "four" }).waitFor();
+      await answer.first().locator("li").nth(3).waitFor();
+      await waitFor("usage in the cost panel", async () => {
+        const [inp, out] = ((await page.getByTestId("cost-tokens").textContent()) ?? "").split("/").map((x) => Number(x.trim()));
+        return inp >= 1200 && out >= 30;
+      });
+      await page.screenshot({ path: join(shots, "11-scripted-stream.png") });
+      console.log(`      (${seen.size} intermediate renders of the streamed answer observed)`);
+    });
+
+    await step("500-message history loads virtualised and scrolls to the top", async () => {
+      const sid = await page.evaluate(() => localStorage.getItem("jarvis_session_id"));
+      if (!sid) throw new Error("no session id stored");
+      const turns = 248;
+      const t = Date.now();
+      await page.evaluate(
+        ({ sid, turns }) =>
+          new Promise((resolve, reject) => {
+            const ws = new WebSocket(`ws://${location.host}/ws`);
+            let n = 0;
+            const next = () => ws.send(JSON.stringify({ type: "send", session_id: sid, text: `status check ${n}` }));
+            ws.onopen = next;
+            ws.onerror = () => reject(new Error("ws error"));
+            ws.onmessage = (ev) => {
+              const m = JSON.parse(ev.data);
+              if (m.type === "error") reject(new Error(m.message));
+              if (m.type === "done" && m.session_id === sid) {
+                n++;
+                if (n >= turns) {
+                  ws.close();
+                  resolve(n);
+                } else next();
+              }
+            };
+          }),
+        { sid, turns },
+      );
+      console.log(`      (${turns} scripted turns in ${Date.now() - t} ms)`);
+      await page.reload();
+      await page.getByText(`status check ${turns - 1}`).waitFor();
+      const rows = await page.locator(".vrow").count();
+      if (rows > 80) throw new Error(`${rows} rows in the DOM: the chat is not virtualised`);
+      const r = await page.evaluate(async () => {
+        const el = document.querySelector(".chat-scroll");
+        const frame = () => new Promise((res) => requestAnimationFrame(res));
+        const times = [];
+        let jumps = 0;
+        let last = performance.now();
+        for (let i = 0; i < 120; i++) {
+          const want = Math.max(0, el.scrollTop - 400);
+          el.scrollTop = want;
+          await frame();
+          const now = performance.now();
+          times.push(now - last);
+          last = now;
+          if (Math.abs(el.scrollTop - want) > 2 && want > 0) jumps++;
+          if (el.scrollTop === 0) break;
+        }
+        times.sort((a, b) => a - b);
+        return { frames: times.length, p50: times[Math.floor(times.length / 2)], max: times[times.length - 1], jumps, top: el.scrollTop, total: el.scrollHeight };
+      });
+      console.log(`      (scrolled ${r.frames} frames over ${r.total}px: frame p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, ${r.jumps} scroll-anchor corrections by the virtualiser)`);
+      if (r.top !== 0) throw new Error("did not reach the top of the history");
+      await page.getByText("status check 0", { exact: true }).waitFor();
+      await page.screenshot({ path: join(shots, "12-history-top.png") });
+    });
+
+    await step("nothing was fetched from outside the agent host and no page errors", async () => {
+      if (external.length) throw new Error(`external requests: ${external.join(", ")}`);
+      if (consoleErrors.length) throw new Error(`page errors: ${consoleErrors.join("; ")}`);
+    });
+  } finally {
+    await browser?.close().catch(() => {});
+    for (const h of hosts) await h.stop(results.some((r) => !r.ok));
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const t = Date.now();
+main().then(
+  () => {
+    console.log(`e2e: ${results.length} passed in ${((Date.now() - t) / 1000).toFixed(1)} s; screenshots in web/e2e/screenshots/`);
+  },
+  (e) => {
+    console.error(`e2e FAILED: ${e?.message ?? e}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,129 @@
+// Types of the agent host's WebSocket protocol and REST bodies (docs/protocol.md).
+
+export type Tier = "green" | "yellow" | "red" | "black";
+
+/** A row of Proxmox's /cluster/resources as mcp-proxmox publishes it. */
+export interface Resource {
+  id: string;
+  type: string;
+  node?: string | null;
+  vmid?: number | null;
+  name?: string | null;
+  status?: string | null;
+  cpu?: number;
+  maxcpu?: number;
+  mem?: number;
+  maxmem?: number;
+  disk?: number;
+  maxdisk?: number;
+  uptime?: number;
+  template?: boolean;
+  tags?: string | null;
+  lock?: string | null;
+  pool?: string | null;
+  hastate?: string | null;
+  storage?: string | null;
+  content?: string | null;
+  shared?: boolean;
+  plugintype?: string | null;
+  /** Optional extras (not in /cluster/resources today). */
+  temperature?: number | null;
+}
+
+export interface ClusterTask {
+  upid?: string;
+  node?: string;
+  type?: string;
+  id?: string;
+  user?: string;
+  status?: string;
+  starttime?: number;
+  endtime?: number;
+}
+
+export interface ClusterDoc {
+  name: string;
+  quorate?: boolean | null;
+  nodes?: Resource[];
+  guests?: Resource[];
+  storage?: Resource[];
+  tasks?: ClusterTask[] | null;
+  error?: string;
+}
+
+export interface Snapshot {
+  generated_at?: number;
+  clusters: ClusterDoc[];
+}
+
+export type ServerMsg =
+  | { type: "accepted"; session_id: string }
+  | { type: "cluster"; snapshot: Snapshot }
+  | { type: "joined"; session_id: string }
+  | { type: "token"; session_id: string; text: string }
+  | { type: "tool_start"; session_id: string; call_id: string; tool: string; tier: Tier; arguments: unknown }
+  | { type: "tool_progress"; session_id: string; call_id: string; progress: number; message?: string | null }
+  | { type: "tool_result"; session_id: string; call_id: string; tool: string; ok: boolean; untrusted: boolean; text: string }
+  | {
+      type: "approval_required";
+      session_id: string;
+      approval_id: string;
+      call_id: string;
+      tool: string;
+      tier: Tier;
+      arguments: unknown;
+      args_hash: string;
+      summary: string;
+      reason: string;
+      expires_in_secs: number;
+    }
+  | { type: "approval_resolved"; session_id: string; approval_id: string; verdict: "approved" | "denied" | "expired" }
+  | { type: "approval_ack"; approval_id: string; ok: boolean; error?: string | null }
+  | { type: "notice"; session_id: string; text: string }
+  | {
+      type: "done";
+      session_id: string;
+      usage: { input_tokens?: number; output_tokens?: number };
+      cost_usd: number | null;
+      timing: { received_ms?: number; llm_start_ms?: number; first_token_ms?: number; llm_done_ms?: number; total_ms?: number };
+      iterations: number;
+    }
+  | { type: "error"; session_id?: string; message: string }
+  | { type: "pong" };
+
+export type ClientMsg =
+  | { type: "send"; text: string; session_id?: string }
+  | { type: "join"; session_id: string }
+  | { type: "tool"; tool: string; arguments: Record<string, unknown>; session_id?: string }
+  | { type: "approve"; approval_id: string; session_id: string; args_hash?: string }
+  | { type: "deny"; approval_id: string; session_id: string }
+  | { type: "cancel" }
+  | { type: "ping" };
+
+const TYPES = new Set([
+  "accepted", "cluster", "joined", "token", "tool_start", "tool_progress", "tool_result", "approval_required",
+  "approval_resolved", "approval_ack", "notice", "done", "error", "pong",
+]);
+
+/** Parse one text frame; unknown or malformed messages yield null (the server may be newer). */
+export function parseServerMsg(raw: string): ServerMsg | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof v !== "object" || v === null) return null;
+  const t = (v as { type?: unknown }).type;
+  if (typeof t !== "string" || !TYPES.has(t)) return null;
+  return v as ServerMsg;
+}
+
+export interface Health {
+  status: string;
+  components?: {
+    database?: { ok: boolean };
+    mcp?: { name: string; up: boolean }[];
+    llm?: { configured: boolean; provider?: string; model?: string };
+  };
+}
