@@ -6,6 +6,7 @@
 //!   and start-up over stdio or streamable HTTP (bearer token, Origin and Host checks).
 //! - [`resources`]: resources with `resources/subscribe` change notifications.
 //! - [`guard`]: hostile-input guards: paths (roots, denylist, symlinks), atomic writes, URLs/SSRF.
+//! - [`ssh`]: SSH to nodes with host keys always verified against `known_hosts`.
 //! - [`policy`], [`audit`], [`untrusted`], [`config`], [`cli`].
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ pub mod guard;
 pub mod policy;
 pub mod resources;
 pub mod server;
+pub mod ssh;
 pub mod tier;
 pub mod tool;
 pub mod untrusted;

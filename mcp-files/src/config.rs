@@ -62,26 +62,8 @@ pub struct NodeConfig {
     pub roots: Vec<RootConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SshConfig {
-    /// SSH user on the nodes.
-    pub user: String,
-    /// SSH port when a node's address names none.
-    pub port: u16,
-    /// Private key file.
-    pub key_file: Option<PathBuf>,
-    /// known_hosts file; host keys are always verified against it (no trust on first use).
-    pub known_hosts: Option<PathBuf>,
-    /// Seconds allowed to connect, and for any single SFTP operation to answer.
-    pub timeout_secs: u64,
-}
-
-impl Default for SshConfig {
-    fn default() -> Self {
-        Self { user: "root".into(), port: 22, key_file: None, known_hosts: None, timeout_secs: 15 }
-    }
-}
+/// `[ssh]`: how this server reaches the nodes (shared with the other servers).
+pub use mcp_common::ssh::SshConfig;
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]

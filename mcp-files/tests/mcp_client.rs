@@ -8,8 +8,7 @@
 
 mod common;
 use test_support::pyenv;
-#[path = "common/sshd.rs"]
-mod sshd;
+use test_support::sshd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

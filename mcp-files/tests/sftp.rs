@@ -4,8 +4,7 @@
 //! verification, and an interrupted transfer that leaves no partial file.
 
 mod common;
-#[path = "common/sshd.rs"]
-mod sshd;
+use test_support::sshd;
 
 use std::sync::atomic::AtomicBool;
 

@@ -4,8 +4,7 @@
 //! holding the registry file, and the config file, and afterwards checks the audit log.
 
 mod common;
-#[path = "common/sshd.rs"]
-mod sshd;
+use test_support::sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

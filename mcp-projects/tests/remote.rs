@@ -4,8 +4,7 @@
 //! searches and refusals under the same guards as locally; unknown host keys refused.
 
 mod common;
-#[path = "common/sshd.rs"]
-mod sshd;
+use test_support::sshd;
 
 use common::{CANARY, GITHUB_TOKEN, Lab, World, outcome, render, write};
 use mcp_projects::config::{Config, NodeConfig};

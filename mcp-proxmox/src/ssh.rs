@@ -12,7 +12,7 @@
 //!   command by [`Limits::run_timeout`], output by [`Limits::max_stdout`] / `max_stderr`.
 //! - libssh2 is blocking, so each call runs on tokio's blocking pool.
 
-pub mod known_hosts;
+pub use mcp_common::ssh::known_hosts;
 
 use std::io::Read;
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
@@ -58,6 +58,18 @@ pub enum SshError {
     Command(String),
     #[error("the SSH worker stopped unexpectedly: {0}")]
     Worker(String),
+}
+
+/// Host key problems found by the shared `known_hosts` code keep their meaning here.
+impl From<mcp_common::ssh::SshError> for SshError {
+    fn from(e: mcp_common::ssh::SshError) -> Self {
+        match e {
+            mcp_common::ssh::SshError::HostKey(m) => SshError::HostKey(m),
+            mcp_common::ssh::SshError::NotConfigured(m) => SshError::NotConfigured(m),
+            mcp_common::ssh::SshError::BadAddress(m) => SshError::BadAddress(m),
+            other => SshError::Worker(other.to_string()),
+        }
+    }
 }
 
 impl From<SshError> for ToolError {

@@ -4,4 +4,8 @@
 //! - [`pyenv`]: a cached Python virtualenv with pinned packages from PyPI for interop tests
 //!   (the official `mcp` client, `proxmoxer`), and child processes run with a deadline.
 
+//! - [`sshd`]: a real OpenSSH server with SFTP on loopback, with its own host key and an
+//!   authorized client key, for node tests.
+
 pub mod pyenv;
+pub mod sshd;

@@ -1,8 +1,6 @@
-//! A real OpenSSH server with SFTP for the node tests, after `mcp-proxmox/tests/sshd/mod.rs`:
-//! its own config, host key and authorized client key in a temporary directory, listening on
+//! A real OpenSSH server with SFTP for node tests (Debian's openssh-server): its own config, host key and authorized client key in a temporary directory, listening on
 //! 127.0.0.1 and a free port, killed on drop. `internal-sftp` serves SFTP, so no extra binary
 //! is needed; [`Sshd::kill_sessions`] cuts every open connection (an interrupted transfer).
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -30,6 +28,12 @@ pub struct Keys {
     pub dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub user: String,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Keys {
