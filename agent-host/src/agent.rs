@@ -81,6 +81,9 @@ pub enum Event {
         cost_usd: Option<f64>,
         timing: Value,
         iterations: u32,
+        /// Provider (`anthropic`, `local`, …) and model that answered; null when none did.
+        provider: Option<String>,
+        model: Option<String>,
     },
     Error {
         session_id: String,
@@ -270,6 +273,8 @@ impl Agent {
                 cost_usd: None,
                 timing: json!({"total_ms": ms(Instant::now(), received)}),
                 iterations: 0,
+                provider: None,
+                model: None,
             });
             return Ok(());
         };
@@ -386,7 +391,15 @@ impl Agent {
         self.store
             .event("turn", json!({"session": session, "usage": usage, "cost_usd": cost, "timing": timing}))
             .await?;
-        let _ = tx.send(Event::Done { session_id: sid, usage, cost_usd: cost, timing, iterations });
+        let _ = tx.send(Event::Done {
+            session_id: sid,
+            usage,
+            cost_usd: cost,
+            timing,
+            iterations,
+            provider: Some(llm.name().to_string()),
+            model: Some(self.model.clone()),
+        });
         Ok(())
     }
 
@@ -418,6 +431,8 @@ impl Agent {
             cost_usd: None,
             timing: json!({}),
             iterations: 0,
+            provider: None,
+            model: None,
         });
     }
 
