@@ -413,7 +413,8 @@ async function main() {
 const t = Date.now();
 main().then(
   () => {
-    console.log(`e2e: ${results.length} passed in ${((Date.now() - t) / 1000).toFixed(1)} s; screenshots in web/e2e/screenshots/`);
+    console.log(`took ${((Date.now() - t) / 1000).toFixed(1)} s; screenshots in web/e2e/screenshots/`);
+    console.log(`e2e: ${results.length} passed, 0 failed`);
   },
   (e) => {
     console.error(`e2e FAILED: ${e?.message ?? e}`);
