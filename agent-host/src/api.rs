@@ -247,6 +247,28 @@ async fn cluster(State(s): State<AppState>) -> Response {
     }
 }
 
+/// Approval requests still waiting (e.g. for a dashboard that was reloaded).
+async fn approvals(State(s): State<AppState>) -> Response {
+    let live = s.agent.approvals.pending();
+    let ids = live.iter().map(|(id, _, _)| id.clone()).collect();
+    match s.agent.store.approval_details(ids).await {
+        Ok(rows) => {
+            let list: Vec<Value> = rows
+                .into_iter()
+                .filter_map(|(id, tool, arguments, args_hash, tier)| {
+                    let (_, session, left) = live.iter().find(|(i, _, _)| *i == id)?;
+                    Some(json!({
+                        "approval_id": id, "session_id": session, "tool": tool, "arguments": arguments,
+                        "args_hash": args_hash, "tier": tier, "expires_in_secs": left,
+                    }))
+                })
+                .collect();
+            Json(json!({"approvals": list})).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e.to_string()}))).into_response(),
+    }
+}
+
 async fn tools(State(s): State<AppState>) -> Response {
     let t: Vec<Value> = s
         .agent
@@ -457,6 +479,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions/{id}/messages", get(session_messages))
         .route("/api/tools", get(tools))
         .route("/api/cluster", get(cluster))
+        .route("/api/approvals", get(approvals))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/logout", post(logout))

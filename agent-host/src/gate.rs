@@ -130,6 +130,16 @@ impl Approvals {
         if v == Verdict::Expired { Err(ApprovalError::Unknown) } else { Ok(()) }
     }
 
+    /// Live requests as (id, session, seconds left).
+    pub fn pending(&self) -> Vec<(String, String, u64)> {
+        let m = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        m.iter()
+            .filter(|(_, p)| p.expires > now && !p.tx.is_closed())
+            .map(|(id, p)| (id.clone(), p.session.clone(), p.expires.saturating_duration_since(now).as_secs()))
+            .collect()
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.lock().map(|m| m.len()).unwrap_or(0)
     }

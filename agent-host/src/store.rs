@@ -214,6 +214,33 @@ impl Store {
         .await
     }
 
+    /// Stored details of approval requests: id → (tool, arguments, args_hash, tier).
+    pub async fn approval_details(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, String, Value, String, String)>, StoreError> {
+        self.with(move |c| {
+            let mut st = c.prepare("SELECT id, tool, arguments, args_hash, tier FROM approvals WHERE id = ?1")?;
+            let mut out = Vec::new();
+            for id in ids {
+                let row = st
+                    .query_row([&id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    })
+                    .optional()?;
+                out.extend(row);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub async fn resolve_approval(&self, id: &str, status: &str) -> Result<(), StoreError> {
         let (id, status) = (id.to_string(), status.to_string());
         self.with(move |c| {

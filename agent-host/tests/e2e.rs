@@ -48,6 +48,18 @@ async fn a_red_action_runs_only_after_approval_of_that_exact_call() {
     assert_eq!(ask["tool"], "stop_guest");
     assert_eq!(ask["tier"], "red");
     assert_eq!(s.guest_status(107).await, "running", "nothing runs before approval");
+    let pending: serde_json::Value = s
+        .http
+        .get(format!("http://{}/api/approvals", s.jarvis.addr))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .expect("approvals")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pending["approvals"][0]["approval_id"], ask["approval_id"], "a reloaded dashboard finds it");
+    assert_eq!(pending["approvals"][0]["arguments"], json!({"vmid": 107}));
     assert!(s.sim_writes().await.is_empty());
     let (id, sid, hash) = (ask["approval_id"].clone(), ask["session_id"].clone(), ask["args_hash"].clone());
     // Tampered hash: refused, the call keeps waiting.
