@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
 use crate::audit::{self, AuditLog};
 use crate::config::{EnvKey, ServerSection, Transport};
 use crate::policy::Policy;
@@ -99,10 +102,14 @@ pub fn verify(path: &Path) -> ExitCode {
     }
 }
 
-/// `config-keys` subcommand.
+/// `config-keys` subcommand (stops quietly when the reader goes away, e.g. `| head`).
 pub fn print_keys(keys: &[EnvKey]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     for k in keys {
-        println!("{:<48} {:<36} {:<8} {}", k.var, k.path.join("."), k.kind, k.description);
+        if writeln!(out, "{:<48} {:<36} {:<8} {}", k.var, k.path.join("."), k.kind, k.description).is_err() {
+            return;
+        }
     }
 }
 
@@ -119,4 +126,45 @@ pub fn open_audit(s: &ServerSection, server: &str) -> anyhow::Result<Option<Arc<
         Some(p) => Some(Arc::new(AuditLog::open(p, server)?)),
         None => None,
     })
+}
+
+/// What every server binary's `main` does after parsing its flags: run the subcommand (`serve`
+/// by default, `verify`, `config-keys`), loading its config type `C` from `--config` and the
+/// `prefix`-ed environment, the flags winning over both.
+pub async fn run<C, S, F>(
+    name: &str,
+    prefix: &str,
+    common: CommonArgs,
+    command: Option<Command>,
+    section: fn(&mut C) -> &mut ServerSection,
+    build: F,
+) -> ExitCode
+where
+    C: DeserializeOwned + JsonSchema,
+    S: Send + Sync + 'static,
+    F: FnOnce(C) -> anyhow::Result<crate::server::JarvisServer<S>>,
+{
+    init_tracing();
+    match command.unwrap_or(Command::Serve) {
+        Command::Verify { path } => verify(&path),
+        Command::ConfigKeys => {
+            print_keys(&crate::config::env_keys::<C>(prefix));
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            let served = async {
+                let mut config: C = crate::config::load(common.config.as_deref(), prefix, |k| std::env::var(k).ok())?;
+                common.apply(section(&mut config));
+                let server_section = section(&mut config).clone();
+                crate::server::serve(build(config)?, &server_section).await
+            };
+            match served.await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{name}: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

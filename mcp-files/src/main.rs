@@ -21,29 +21,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    mcp_common::cli::init_tracing();
     let args = Args::parse();
-    match args.command.clone().unwrap_or(Command::Serve) {
-        Command::Verify { path } => mcp_common::cli::verify(&path),
-        Command::ConfigKeys => {
-            mcp_common::cli::print_keys(&mcp_common::config::env_keys::<Config>(ENV_PREFIX));
-            ExitCode::SUCCESS
-        }
-        Command::Serve => match serve(args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("mcp-files: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
-async fn serve(args: Args) -> anyhow::Result<()> {
-    let mut config: Config =
-        mcp_common::config::load(args.common.config.as_deref(), ENV_PREFIX, |k| std::env::var(k).ok())?;
-    args.common.apply(&mut config.server);
-    let section = config.server.clone();
-    let server = mcp_files::build(config)?;
-    mcp_common::server::serve(server, &section).await
+    mcp_common::cli::run::<Config, _, _>(
+        "mcp-files",
+        ENV_PREFIX,
+        args.common,
+        args.command,
+        |c| &mut c.server,
+        mcp_files::build,
+    )
+    .await
 }
