@@ -82,56 +82,8 @@ impl From<SshError> for ToolError {
     }
 }
 
-/// Where a node's sshd listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// Parse `host`, `host:port`, `[v6]:port` or a bare IPv6 address; `default_port` when none.
-    pub fn parse(spec: &str, default_port: u16) -> Result<Self, SshError> {
-        let bad = || SshError::BadAddress(spec.to_string());
-        let spec = spec.trim();
-        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
-            let (h, after) = rest.split_once(']').ok_or_else(bad)?;
-            match after {
-                "" => (h, default_port),
-                p => (h, p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?),
-            }
-        } else if spec.parse::<IpAddr>().is_ok() {
-            (spec, default_port)
-        } else if let Some((h, p)) = spec.split_once(':') {
-            (h, p.parse().map_err(|_| bad())?)
-        } else {
-            (spec, default_port)
-        };
-        let host_ok = !host.is_empty()
-            && host.len() <= 253
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '%'))
-            && !host.starts_with('-');
-        if !host_ok || port == 0 {
-            return Err(bad());
-        }
-        Ok(Self { host: host.to_string(), port })
-    }
-
-    /// The name OpenSSH writes in known_hosts: `host` on port 22, else `[host]:port`.
-    pub fn known_hosts_name(&self) -> String {
-        if self.port == 22 { self.host.clone() } else { format!("[{}]:{}", self.host, self.port) }
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+/// Where a node's sshd listens (parsing shared with the other servers).
+pub use mcp_common::ssh::Endpoint;
 
 /// Bounds of one command run.
 #[derive(Debug, Clone, Copy)]
