@@ -174,6 +174,27 @@ pub fn env_keys<T: JsonSchema>(prefix: &str) -> Vec<EnvKey> {
     out
 }
 
+/// Keys of config type `C` that an example config file does not document: a key counts as
+/// documented when a line (commented out or not) starts with `<key> =`, or when a table header
+/// of its section (`[section.…]` or `[[section]]`) is shown. Every server's test asserts this
+/// list is empty, so the example files stay complete.
+pub fn undocumented<C: JsonSchema>(prefix: &str, example: &str) -> Vec<String> {
+    let lines: Vec<&str> = example.lines().map(|l| l.trim_start().trim_start_matches('#').trim_start()).collect();
+    env_keys::<C>(prefix)
+        .into_iter()
+        .filter(|k| {
+            let leaf = k.path.last().map(String::as_str).unwrap_or_default();
+            let section = k.path.first().map(String::as_str).unwrap_or_default();
+            !lines.iter().any(|l| {
+                l.strip_prefix(leaf).is_some_and(|rest| rest.trim_start().starts_with('='))
+                    || l.starts_with(&format!("[{section}."))
+                    || l.starts_with(&format!("[[{section}]]"))
+            })
+        })
+        .map(|k| format!("{} ({})", k.path.join("."), k.var))
+        .collect()
+}
+
 fn env_value(key: &EnvKey, raw: &str) -> Result<toml::Value, ConfigError> {
     let bad = |reason: String| ConfigError::Env { var: key.var.clone(), reason };
     let t = raw.trim();
@@ -272,6 +293,16 @@ mod tests {
         let ttl = keys.iter().find(|k| k.var == "JARVIS_TEST_CACHE_RESOURCES_TTL").expect("ttl");
         assert_eq!(ttl.kind, "integer");
         assert_eq!(ttl.description, "Seconds to keep resources.");
+    }
+
+    #[test]
+    fn undocumented_keys_are_listed() {
+        let full = "[server]\ntransport = 'stdio'\n# listen = '127.0.0.1'\nport = 1\nmax_tier = 'green'\npolicy = ''\n\
+                    audit_log = ''\ntoken = ''\ntoken_file = ''\nallowed_origins = []\nallowed_hosts = []\n\
+                    [cache]\nresources_ttl = 1\nenabled = true\n";
+        assert!(undocumented::<Cfg>("X_", full).is_empty(), "{:?}", undocumented::<Cfg>("X_", full));
+        let missing = undocumented::<Cfg>("X_", &full.replace("resources_ttl = 1", "resources_ttl_x = 1"));
+        assert_eq!(missing, vec!["cache.resources_ttl (X_CACHE_RESOURCES_TTL)".to_string()]);
     }
 
     #[test]
