@@ -35,6 +35,8 @@ pub struct Auth {
     sessions: Mutex<HashMap<String, Instant>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     lifetime: Duration,
+    /// Add `Secure` to the session cookie (`server.secure_cookie`, or an https `server.public_url`).
+    secure_cookie: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -52,7 +54,27 @@ impl Auth {
         let mut hash = [0u8; 32];
         let rounds = NonZeroU32::new(PBKDF2_ROUNDS).unwrap_or(NonZeroU32::MIN);
         ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &mut hash);
-        Self { salt, hash, api_token, sessions: Mutex::default(), failures: Mutex::default(), lifetime }
+        Self {
+            salt,
+            hash,
+            api_token,
+            sessions: Mutex::default(),
+            failures: Mutex::default(),
+            lifetime,
+            secure_cookie: false,
+        }
+    }
+
+    /// Mark the session cookie `Secure` (browsers then send it over HTTPS only).
+    pub fn with_secure_cookie(mut self, on: bool) -> Self {
+        self.secure_cookie = on;
+        self
+    }
+
+    /// The `Set-Cookie` value for a session token (empty token and 0 s: the logout cookie).
+    fn cookie(&self, token: &str, max_age: u64) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}")
     }
 
     fn check_password(&self, pw: &str) -> bool {
@@ -161,17 +183,13 @@ async fn login(
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong password"}))).into_response();
     }
     let token = s.auth.new_session();
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", s.auth.lifetime.as_secs());
+    let cookie = s.auth.cookie(&token, s.auth.lifetime.as_secs());
     ([(header::SET_COOKIE, cookie)], Json(json!({"ok": true}))).into_response()
 }
 
 async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
     s.auth.logout(&headers);
-    (
-        [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"))],
-        Json(json!({"ok": true})),
-    )
-        .into_response()
+    ([(header::SET_COOKIE, s.auth.cookie("", 0))], Json(json!({"ok": true}))).into_response()
 }
 
 async fn health(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {

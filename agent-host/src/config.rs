@@ -29,11 +29,30 @@ pub struct ServerConfig {
     pub port: u16,
     /// Directory of the built dashboard (`web/dist`), served at `/`.
     pub web_dir: Option<PathBuf>,
+    /// Address users open the dashboard at (`https://jarvis.lan`); an `https` URL makes the session cookie `Secure`.
+    pub public_url: Option<String>,
+    /// Mark the session cookie `Secure` (sent over HTTPS only). Default: on when `public_url` is `https://…`.
+    pub secure_cookie: Option<bool>,
+}
+
+impl ServerConfig {
+    /// Whether the session cookie carries `Secure`: `secure_cookie` if set, else whether `public_url` is https.
+    pub fn cookie_secure(&self) -> bool {
+        self.secure_cookie.unwrap_or_else(|| {
+            self.public_url.as_deref().is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://"))
+        })
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 4000, web_dir: None }
+        Self {
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 4000,
+            web_dir: None,
+            public_url: None,
+            secure_cookie: None,
+        }
     }
 }
 
@@ -187,6 +206,20 @@ mod tests {
         let _: Config = toml::from_str(text).expect("the example is a valid config");
         let missing = mcp_common::config::undocumented::<Config>(ENV_PREFIX, text);
         assert!(missing.is_empty(), "not documented in jarvis.example.toml: {missing:?}");
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_behind_https_or_when_asked() {
+        let server = |public_url: Option<&str>, secure_cookie| ServerConfig {
+            public_url: public_url.map(str::to_string),
+            secure_cookie,
+            ..Default::default()
+        };
+        assert!(!server(None, None).cookie_secure(), "plain-http loopback default");
+        assert!(!server(Some("http://127.0.0.1:4000"), None).cookie_secure());
+        assert!(server(Some("HTTPS://jarvis.lan"), None).cookie_secure());
+        assert!(server(None, Some(true)).cookie_secure());
+        assert!(!server(Some("https://jarvis.lan"), Some(false)).cookie_secure(), "explicit wins");
     }
 
     #[test]

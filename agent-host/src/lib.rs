@@ -115,7 +115,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let (provider, model, _prices) = llm::from_config(&config.llm);
     let agent = Arc::new(agent::Agent::new(mcp, provider, model, store, config.agent.clone(), config.llm.max_tokens));
     let lifetime = Duration::from_secs(3600 * config.auth.session_hours.unwrap_or(12).max(1));
-    let auth = Arc::new(api::Auth::new(&password, config.auth.api_token.clone(), lifetime));
+    let auth = Arc::new(
+        api::Auth::new(&password, config.auth.api_token.clone(), lifetime)
+            .with_secure_cookie(config.server.cookie_secure()),
+    );
     let (events, _) = tokio::sync::broadcast::channel(4096);
     let stop = CancellationToken::new();
     let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
