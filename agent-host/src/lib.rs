@@ -116,7 +116,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let agent = Arc::new(agent::Agent::new(mcp, provider, model, store, config.agent.clone(), config.llm.max_tokens));
     let lifetime = Duration::from_secs(3600 * config.auth.session_hours.unwrap_or(12).max(1));
     let auth = Arc::new(
-        api::Auth::new(&password, config.auth.api_token.clone(), lifetime)
+        api::Auth::new(&password, config.auth.api_token.clone().filter(|t| !t.is_empty()), lifetime)
             .with_secure_cookie(config.server.cookie_secure()),
     );
     let (events, _) = tokio::sync::broadcast::channel(4096);
