@@ -22,11 +22,14 @@ case "$1" in
   compose)
     shift
     [ "$1" = version ] && exit 0
-    [ "$1" = -p ] && shift 2
+    while [[ $1 == -* ]]; do shift 2; done
     case "$1" in
       ps) printf 'c1\nc2\n' ;;
+      config) printf 'jarvis/jarvis:%s\njarvis/mcp-proxmox:%s\nrhasspy/wyoming-piper:latest\n' "$JARVIS_TAG" "$JARVIS_TAG" ;;
       *) ;;
     esac ;;
+  save) shift; echo "IMAGES $*" ;;
+  load) cat >"$state/loaded" ;;
   inspect)
     if grep -qx "$(basename "$(pwd -P)")" "$state/unhealthy" 2>/dev/null; then echo unhealthy; else echo healthy; fi ;;
   *) echo "fake docker: unexpected $*" >&2; exit 9 ;;
@@ -74,7 +77,8 @@ impl Vm {
 
     fn deploy(&self, repo: &Path, extra: &[&str]) -> Finished {
         let mut cmd = Command::new("bash");
-        cmd.arg(workspace_root().join("scripts/deploy"))
+        cmd.env("JARVIS_DEPLOY_DOCKER", &self.docker)
+            .arg(workspace_root().join("scripts/deploy"))
             .args(["--host", &format!("{}@127.0.0.1", self.keys.user), "--port", &self.sshd.port.to_string()])
             .arg("--identity")
             .arg(&self.keys.client_key)
@@ -106,9 +110,11 @@ impl Vm {
 
 fn repo() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(workspace_root().join("compose.yaml"), repo.path().join("compose.yaml")).expect("copy");
+    for f in ["compose.yaml", ".env.example"] {
+        std::fs::copy(workspace_root().join(f), repo.path().join(f)).expect("copy");
+    }
     git(repo.path(), &["init", "-q"]);
-    git(repo.path(), &["add", "compose.yaml"]);
+    git(repo.path(), &["add", "compose.yaml", ".env.example"]);
     git(repo.path(), &["commit", "-q", "-m", "release"]);
     repo
 }
@@ -187,4 +193,27 @@ fn a_release_name_with_spaces_or_quotes_never_reaches_the_shell_unquoted() {
     assert_eq!(vm.current(), vm.dir().join("releases/v1.2.3_rc-1"));
     let f = vm.deploy(repo.path(), &["--release", "it's"]);
     assert_eq!(f.status.code(), Some(2), "{}", f.describe());
+}
+
+#[test]
+fn image_mode_builds_here_and_loads_the_images_on_the_vm() {
+    let vm = Vm::new();
+    let repo = repo();
+    std::fs::create_dir_all(vm.dir().join("shared")).expect("mkdir");
+    std::fs::write(vm.dir().join("shared/.env"), "").expect(".env");
+    let f = vm.deploy(repo.path(), &["--mode", "images", "--release", "r5"]);
+    assert!(f.ok(), "{}", f.describe());
+    let loaded = std::fs::read_to_string(vm.tmp.path().join("loaded")).expect("docker load ran on the VM");
+    assert_eq!(loaded, "IMAGES jarvis/jarvis:r5 jarvis/mcp-proxmox:r5\n", "only the Jarvis images, tagged r5");
+    let r5 = vm.dir().join("releases/r5");
+    assert!(r5.join(".images").exists());
+    let calls = vm.calls();
+    let here = repo.path().canonicalize().expect("repo path").display().to_string();
+    let env_example = repo.path().join(".env.example").display().to_string();
+    let local_build = format!("{here}|r5|compose --env-file {env_example} -p jarvis build");
+    assert!(calls.contains(&local_build), "built here with the release tag: {calls:#?}");
+    let r5s = r5.display().to_string();
+    assert!(!calls.contains(&format!("{r5s}|r5|compose -p jarvis build")), "nothing is built on the VM: {calls:#?}");
+    assert!(calls.contains(&format!("{r5s}|r5|compose -p jarvis up -d --remove-orphans")), "{calls:#?}");
+    assert_eq!(vm.current(), r5);
 }
