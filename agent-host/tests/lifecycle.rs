@@ -33,6 +33,7 @@ async fn sigterm_checkpoints_the_wal_and_exits_zero() {
     let port = free_port();
     let mut jarvis = tokio::process::Command::new(env!("CARGO_BIN_EXE_jarvis"))
         .arg("serve")
+        .current_dir(dir.path())
         .env("JARVIS_SERVER_PORT", port.to_string())
         .env("JARVIS_AUTH_PASSWORD", "pw")
         .env("JARVIS_STORE_PATH", &db)

@@ -152,6 +152,7 @@ async fn the_binaries_run_with_the_environment_compose_gives_them() {
         let log = tmp.path().join(format!("{service}.log"));
         let mut child = tokio::process::Command::new(bin(binary))
             .args(s.command.iter().map(|a| local.value(a)))
+            .current_dir(tmp.path().join("data")) // the images' WORKDIR is /data
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(local.env(s))
