@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde_json::{Value, json};
 use test_support::xtts::{XttsMode, XttsServer, duration_for, tone_wav};
 use voice::audio::{Codec, decode_wav};
