@@ -76,6 +76,7 @@ pub struct NewMessage {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -89,7 +90,12 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     async fn with<T: Send + 'static>(

@@ -50,9 +50,9 @@ pub struct VoiceConfig {
     pub probe_secs: u64,
     /// Sentences kept in memory.
     pub memory_cache_entries: u64,
-    /// Directory of the disk cache (survives restarts); unset = memory only.
+    /// Directory of the disk cache (survives restarts); default: `voice-cache` next to the database.
     pub cache_dir: Option<PathBuf>,
-    /// Sentences kept on disk.
+    /// Sentences kept on disk (0 = no disk cache).
     pub disk_cache_entries: usize,
     /// Phrases synthesised at start so they play instantly.
     pub prewarm: Vec<String>,
@@ -70,7 +70,7 @@ impl Default for VoiceConfig {
             deadline_ms: 3000,
             probe_secs: 10,
             memory_cache_entries: 256,
-            cache_dir: Some(PathBuf::from("voice-cache")),
+            cache_dir: None,
             disk_cache_entries: 1000,
             prewarm: ["Yes, sir.", "Certainly, sir.", "Done.", "Right away, sir.", "One moment, sir."]
                 .map(String::from)
@@ -154,7 +154,13 @@ pub struct Spoken {
 impl VoiceService {
     /// Build the engines (a bad entry is logged and left out), load the settings, start the
     /// health prober and pre-warm the cache.
-    pub async fn start(cfg: VoiceConfig, store: Store, stop: CancellationToken) -> Arc<Self> {
+    pub async fn start(mut cfg: VoiceConfig, store: Store, stop: CancellationToken) -> Arc<Self> {
+        if cfg.disk_cache_entries == 0 {
+            cfg.cache_dir = None;
+        } else if cfg.cache_dir.is_none() {
+            let dir = store.path().parent().map(|d| d.to_path_buf()).unwrap_or_default();
+            cfg.cache_dir = Some(dir.join("voice-cache"));
+        }
         let tts_cfgs = if cfg.tts.is_empty() { vec![espeak_default()] } else { cfg.tts.clone() };
         let tts: Vec<Arc<dyn TtsEngine>> = tts_cfgs
             .iter()
@@ -289,7 +295,6 @@ impl VoiceService {
             let engine_time = started.elapsed();
             match result {
                 Ok(out) => {
-                    self.tts.health.mark_up(engine.id());
                     let clip = Clip { wav: Arc::new(out.bytes), sample_rate: out.sample_rate };
                     self.cache.put(&k, clip.clone()).await;
                     if let Some(price) = engine.price_per_million_chars() {
