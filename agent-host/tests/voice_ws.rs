@@ -45,11 +45,9 @@ fn tone() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_are_spoken_in_order_over_the_websocket() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let llm = llm_sim::LlmSim::start(
-        Script::new().turn(Turn::text(ANSWER)).turn(Turn::text("They are all up, sir.")),
-    )
-    .await
-    .expect("llm-sim");
+    let llm = llm_sim::LlmSim::start(Script::new().turn(Turn::text(ANSWER)).turn(Turn::text("They are all up, sir.")))
+        .await
+        .expect("llm-sim");
     let xtts = XttsServer::start().await.expect("xtts");
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = Config::default();
@@ -69,8 +67,12 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
         },
         EngineConfig { id: "espeak".into(), kind: Some(EngineKind::Espeak), ..Default::default() },
     ];
-    cfg.voice.stt =
-        vec![SttConfig { id: "whisper".into(), kind: Some(SttKind::Openai), url: Some(fake_stt().await), ..Default::default() }];
+    cfg.voice.stt = vec![SttConfig {
+        id: "whisper".into(),
+        kind: Some(SttKind::Openai),
+        url: Some(fake_stt().await),
+        ..Default::default()
+    }];
     let jarvis = agent_host::start(cfg).await.expect("agent host");
     let base = format!("http://{}", jarvis.addr);
     let http = reqwest::Client::new();
@@ -93,7 +95,11 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
     // Everything up to speech_end, text and binary, in arrival order.
     let mut seen: Vec<Result<Value, Vec<u8>>> = Vec::new();
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("message").expect("open").expect("ok");
+        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("message")
+            .expect("open")
+            .expect("ok");
         match m {
             Message::Text(t) => {
                 let v: Value = serde_json::from_str(&t).expect("json");
@@ -107,8 +113,12 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
             _ => {}
         }
     }
-    let tokens: String =
-        seen.iter().filter_map(|m| m.as_ref().ok()).filter(|v| v["type"] == "token").filter_map(|v| v["text"].as_str()).collect();
+    let tokens: String = seen
+        .iter()
+        .filter_map(|m| m.as_ref().ok())
+        .filter(|v| v["type"] == "token")
+        .filter_map(|v| v["text"].as_str())
+        .collect();
     assert_eq!(tokens, ANSWER);
     let mut sentences = Vec::new();
     for (i, m) in seen.iter().enumerate() {
@@ -118,24 +128,35 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
         }
         assert_eq!(v["index"], sentences.len(), "in order");
         assert_eq!((v["codec"].as_str(), v["engine"].as_str()), (Some("opus"), Some("xtts")));
-        let Some(Err(frame)) = seen.get(i + 1) else { panic!("the frame follows its speech event: {:?}", seen.get(i + 1)) };
+        let Some(Err(frame)) = seen.get(i + 1) else {
+            panic!("the frame follows its speech event: {:?}", seen.get(i + 1))
+        };
         let (header, audio) = parse_frame(frame).expect("JVA1 frame");
         assert_eq!(header["index"], v["index"]);
         assert_eq!(header["response_id"], v["response_id"]);
         assert!(audio.starts_with(b"OggS"));
         sentences.push(v["text"].as_str().unwrap_or("").to_string());
     }
-    assert_eq!(sentences, ["Certainly, sir.", "All four nodes are up.", "The backup finished at 3.5 minutes past two."]);
+    assert_eq!(
+        sentences,
+        ["Certainly, sir.", "All four nodes are up.", "The backup finished at 3.5 minutes past two."]
+    );
     let end = seen.last().and_then(|m| m.as_ref().ok()).expect("end");
     assert_eq!((end["count"].as_u64(), end["engine"].as_str()), (Some(3), Some("xtts")));
 
     // Speech in over the WebSocket, sent on as a message.
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(tone());
-    ws.send(send(json!({"type": "stt", "audio_b64": b64, "content_type": "audio/wav", "send": true}))).await.expect("send");
+    ws.send(send(json!({"type": "stt", "audio_b64": b64, "content_type": "audio/wav", "send": true})))
+        .await
+        .expect("send");
     let mut transcript = None;
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("message").expect("open").expect("ok");
+        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("message")
+            .expect("open")
+            .expect("ok");
         let Message::Text(t) = m else { continue };
         let v: Value = serde_json::from_str(&t).expect("json");
         if v["type"] == "transcript" {
@@ -146,7 +167,10 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
         }
     }
     let transcript = transcript.expect("a transcript before the answer");
-    assert_eq!((transcript["text"].as_str(), transcript["engine"].as_str()), (Some("How are the nodes?"), Some("whisper")));
+    assert_eq!(
+        (transcript["text"].as_str(), transcript["engine"].as_str()),
+        (Some("How are the nodes?"), Some("whisper"))
+    );
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2, "the transcript was sent as a message");
 
@@ -198,16 +222,22 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
         .await
         .expect("json");
     assert_eq!(settings["engine"], Value::Null);
-    let ids: Vec<&str> = settings["engines"].as_array().expect("engines").iter().filter_map(|e| e["id"].as_str()).collect();
+    let ids: Vec<&str> =
+        settings["engines"].as_array().expect("engines").iter().filter_map(|e| e["id"].as_str()).collect();
     assert_eq!(ids, ["xtts", "espeak"]);
     assert_eq!(settings["engines"][0]["voices"], json!(["jarvis", "female"]));
     let put = |body: Value| http.put(format!("{base}/api/settings/voice")).header("cookie", &cookie).json(&body).send();
-    let updated: Value = put(json!({"engine": "espeak", "speed": 1.25, "opus": false})).await.expect("put").json().await.expect("json");
-    assert_eq!((updated["engine"].as_str(), updated["speed"].as_f64(), updated["opus"].as_bool()), (Some("espeak"), Some(1.25), Some(false)));
+    let updated: Value =
+        put(json!({"engine": "espeak", "speed": 1.25, "opus": false})).await.expect("put").json().await.expect("json");
+    assert_eq!(
+        (updated["engine"].as_str(), updated["speed"].as_f64(), updated["opus"].as_bool()),
+        (Some("espeak"), Some(1.25), Some(false))
+    );
     assert_eq!(put(json!({"engine": "nope"})).await.expect("put").status(), 400);
     assert_eq!(put(json!({"speed": 9})).await.expect("put").status(), 400);
 
-    let health: Value = http.get(format!("{base}/api/health")).send().await.expect("health").json().await.expect("json");
+    let health: Value =
+        http.get(format!("{base}/api/health")).send().await.expect("health").json().await.expect("json");
     assert_eq!(health["components"]["voice"]["tts"][0]["id"], "xtts");
     assert_eq!(health["components"]["voice"]["stt"][0]["healthy"], true);
 

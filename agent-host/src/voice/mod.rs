@@ -154,18 +154,28 @@ pub struct Spoken {
 impl VoiceService {
     /// Build the engines (a bad entry is logged and left out), load the settings, start the
     /// health prober and pre-warm the cache.
-    pub async fn start(mut cfg: VoiceConfig, store: Store, stop: CancellationToken) -> Arc<Self> {
+    pub async fn start(cfg: VoiceConfig, store: Store, stop: CancellationToken) -> Arc<Self> {
+        let tts_cfgs = if cfg.tts.is_empty() { vec![espeak_default()] } else { cfg.tts.clone() };
+        let tts: Vec<Arc<dyn TtsEngine>> = tts_cfgs
+            .iter()
+            .filter_map(|c| voice::tts::build(c).map_err(|e| tracing::error!(error = %e, "TTS engine left out")).ok())
+            .collect();
+        Self::with_engines(cfg, tts, store, stop).await
+    }
+
+    /// Like [`start`](Self::start) with TTS engines built by the caller (benches, embedding).
+    pub async fn with_engines(
+        mut cfg: VoiceConfig,
+        tts: Vec<Arc<dyn TtsEngine>>,
+        store: Store,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         if cfg.disk_cache_entries == 0 {
             cfg.cache_dir = None;
         } else if cfg.cache_dir.is_none() {
             let dir = store.path().parent().map(|d| d.to_path_buf()).unwrap_or_default();
             cfg.cache_dir = Some(dir.join("voice-cache"));
         }
-        let tts_cfgs = if cfg.tts.is_empty() { vec![espeak_default()] } else { cfg.tts.clone() };
-        let tts: Vec<Arc<dyn TtsEngine>> = tts_cfgs
-            .iter()
-            .filter_map(|c| voice::tts::build(c).map_err(|e| tracing::error!(error = %e, "TTS engine left out")).ok())
-            .collect();
         let stt = cfg
             .stt
             .iter()
