@@ -65,7 +65,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 async fn service(engines: Vec<Arc<dyn TtsEngine>>, dir: &std::path::Path, deadline_ms: u64) -> Arc<VoiceService> {
     let store = Store::open(&dir.join("bench.db")).expect("store");
-    let cfg = VoiceConfig { deadline_ms, probe_secs: 1, prewarm: vec![], ..Default::default() };
+    let cfg = VoiceConfig { deadline_ms, probe_secs: 1, prewarm: vec![], disk_cache_entries: 0, ..Default::default() };
     VoiceService::with_engines(cfg, engines, store, CancellationToken::new()).await
 }
 
@@ -106,8 +106,7 @@ async fn overhead(dir: &std::path::Path) {
         let mut over = Vec::new();
         for i in 0..200 {
             let (total, engine) =
-                first_frame(&svc, &format!("Certainly, sir, answer number {i} is ready."), "More text.", codec, &log)
-                    .await;
+                first_frame(&svc, &format!("Answer number {i} is ready."), "More text.", codec, &log).await;
             over.push(total - engine);
         }
         println!(
@@ -144,17 +143,18 @@ async fn piper(dir: &std::path::Path) {
         Arc::new(Timed { id: "piper".into(), inner: Some(inner.clone()), clip: vec![], log: log.clone() });
     let svc = service(vec![engine], dir, 3000).await;
     let _ = inner.synthesize(&SpeakRequest::new("Warming up.")).await;
-    let nodes = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
     let (mut total, mut eng) = (Vec::new(), Vec::new());
-    for n in nodes {
-        let (t, e) =
-            first_frame(&svc, &format!("Certainly, sir, all {n} nodes are up."), "Anything else?", Codec::Wav, &log)
-                .await;
+    for n in ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"] {
+        // The answer starts "Certainly, sir, all N nodes are up."; its first clause is spoken
+        // alone. The cache is cleared so that Piper really synthesises it every time.
+        svc.cache.clear_memory();
+        let rest = format!("all {n} nodes are up. Anything else?");
+        let (t, e) = first_frame(&svc, "Certainly, sir,", &rest, Codec::Wav, &log).await;
         total.push(t);
         eng.push(e);
     }
     println!(
-        "first audio with Piper HTTP after \"Certainly, sir, all N nodes are up.\" ({} runs): p50 {:.0} ms (Piper itself p50 {:.0} ms), max {:.0} ms (target <= 300 ms)",
+        "first audio with Piper HTTP, answer \"Certainly, sir, all N nodes are up.\" ({} runs, cache cleared): p50 {:.0} ms (Piper itself p50 {:.0} ms), max {:.0} ms (target <= 300 ms)",
         total.len(),
         percentile(&mut total, 0.5),
         percentile(&mut eng, 0.5),
@@ -241,6 +241,9 @@ async fn reliability(dir: &std::path::Path) {
             "Answer {i} begins here, sir. The cluster has {} guests running. Nothing else needs your attention.",
             rng.next(1000)
         );
+        let mut splitter = agent_host::voice::sentences::SentenceSplitter::first_clause();
+        let mut pieces = splitter.push(&answer).len();
+        pieces += splitter.finish().len();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut r = ResponseSpeech::start(svc.clone(), tx, "rel".into(), Codec::Wav, Params::default());
         for chunk in answer.as_bytes().chunks(6) {
@@ -260,10 +263,10 @@ async fn reliability(dir: &std::path::Path) {
                 _ => {}
             }
         }
-        sentences_total += 3;
+        sentences_total += pieces;
         if frames == 0 {
             silent += 1;
-        } else if frames < 3 {
+        } else if frames < pieces {
             short += 1;
         }
         if engines.contains("espeak") {

@@ -104,7 +104,7 @@ impl ResponseSpeech {
         let (tx, rx) = mpsc::unbounded_channel();
         let response_id = uuid::Uuid::new_v4().to_string();
         let task = tokio::spawn(drive(svc, sink, session_id, response_id.clone(), codec, params, rx));
-        Self { splitter: SentenceSplitter::new(), tx, task, response_id }
+        Self { splitter: SentenceSplitter::first_clause(), tx, task, response_id }
     }
 
     pub fn push(&mut self, token: &str) {

@@ -7,6 +7,10 @@
 //! Not a sentence end: abbreviations (`e.g.`, `Dr.`), initials (`J. Smith`), decimals and
 //! versions (`3.5`, `v1.2.3`: no whitespace after the dot). List items, headings, table rows
 //! and paragraphs end a sentence at their line end; an over-long sentence is cut at a comma.
+//!
+//! First audio sooner: with [`SentenceSplitter::first_clause`], the first piece of an answer
+//! ends at its first comma/semicolon/colon once it is at least 12 characters long
+//! ("Certainly, sir," is spoken while the model writes the rest of the sentence).
 
 use std::sync::LazyLock;
 
@@ -14,6 +18,8 @@ use regex::Regex;
 
 /// Sentences longer than this (characters) are cut at a comma or space.
 const MAX_SENTENCE: usize = 280;
+/// Shortest first clause spoken on its own.
+const MIN_FIRST_CLAUSE: usize = 12;
 /// Abbreviations (lower case, without the final dot) that do not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     "e.g", "i.e", "vs", "mr", "mrs", "ms", "dr", "approx", "fig", "inc", "ltd", "jr", "sr", "cf", "resp", "ca", "vol",
@@ -64,11 +70,19 @@ pub struct SentenceSplitter {
     in_code: bool,
     /// Raw text of the sentence being built (may span lines).
     sentence: String,
+    /// Cut the first piece at a clause boundary (see the module documentation).
+    first_clause: bool,
+    emitted: usize,
 }
 
 impl SentenceSplitter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A splitter whose first piece may end at a clause boundary.
+    pub fn first_clause() -> Self {
+        Self { first_clause: true, ..Self::default() }
     }
 
     /// Feed a chunk of the stream; returns the sentences it completed.
@@ -100,6 +114,7 @@ impl SentenceSplitter {
     fn flush(&mut self, out: &mut Vec<String>) {
         if let Some(s) = speakable(&self.sentence) {
             out.push(s);
+            self.emitted += 1;
         }
         self.sentence.clear();
     }
@@ -150,7 +165,14 @@ impl SentenceSplitter {
         }
         loop {
             let rest = &self.line[self.consumed..];
-            match sentence_end(rest) {
+            let mut end = sentence_end(rest);
+            if self.first_clause && self.emitted == 0 {
+                let already = self.sentence.chars().count();
+                if let Some(c) = clause_end(rest, MIN_FIRST_CLAUSE.saturating_sub(already)) {
+                    end = Some(end.map_or(c, |e| e.min(c)));
+                }
+            }
+            match end {
                 Some(end) => {
                     self.sentence.push_str(&rest[..end]);
                     self.consumed += end;
@@ -235,6 +257,18 @@ fn sentence_end(s: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Byte offset after the first `,`/`;`/`:` followed by whitespace, with at least `min_chars`
+/// characters before it.
+fn clause_end(s: &str, min_chars: usize) -> Option<usize> {
+    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    (0..chars.len().saturating_sub(1)).find_map(|i| {
+        let (pos, c) = chars[i];
+        (matches!(c, ',' | ';' | ':') && chars[i + 1].1.is_whitespace() && i + 1 >= min_chars)
+            .then(|| chars[i + 1].0)
+            .filter(|_| pos < s.len())
+    })
 }
 
 /// Does the word before a dot make it an abbreviation or an initial?
@@ -353,6 +387,24 @@ mod tests {
         let out = split(&long, 4);
         assert!(out.len() >= 2, "{out:?}");
         assert!(out.iter().all(|s| s.chars().count() <= MAX_SENTENCE + 5), "{out:?}");
+    }
+
+    #[test]
+    fn the_first_clause_can_be_spoken_alone() {
+        for n in [1, 3, 64] {
+            let mut s = SentenceSplitter::first_clause();
+            let chars: Vec<char> = "Certainly, sir, all four nodes are up. Yes, sir, indeed.".chars().collect();
+            let mut out = Vec::new();
+            for c in chars.chunks(n) {
+                out.extend(s.push(&c.iter().collect::<String>()));
+            }
+            out.extend(s.finish());
+            assert_eq!(out, ["Certainly, sir,", "all four nodes are up.", "Yes, sir, indeed."], "chunk {n}");
+        }
+        let mut s = SentenceSplitter::first_clause();
+        let mut out = s.push("Yes, I did. ");
+        out.extend(s.finish());
+        assert_eq!(out, ["Yes, I did."], "too short a clause waits for the sentence");
     }
 
     #[test]
