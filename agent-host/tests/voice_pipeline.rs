@@ -232,3 +232,34 @@ async fn with_no_engine_configured_espeak_speaks_markdown_free_sentences() {
         assert!(decode_wav(&h.audio).expect("wav").duration() > Duration::from_millis(300));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_engines_record_their_cost_and_cache_hits_cost_nothing() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/audio/speech",
+        post(|| async { ([("content-type", "audio/wav")], test_support::xtts::tone_wav(0.5, 180.0, 24_000)) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let paid = EngineConfig {
+        id: "openai".into(),
+        kind: Some(EngineKind::Openai),
+        url: Some(url),
+        voice: Some("onyx".into()),
+        price_per_million_chars: Some(15.0),
+        ..Default::default()
+    };
+    let s = setup(vec![paid], 3000).await;
+    let answer = "Twenty characters!! And another sentence here.";
+    let (heard, _) = speak(&s.svc, answer, 4, Codec::Wav).await;
+    assert_eq!(heard.len(), 2);
+    let chars: usize = heard.iter().map(|h| h.event["text"].as_str().unwrap_or("").chars().count()).sum();
+    let store = Store::open(&s.dir.path().join("j.db")).expect("store");
+    let (billed, usd) = store.tts_cost_since(0).await.expect("costs");
+    assert_eq!(billed as usize, chars);
+    assert!((usd - chars as f64 * 15.0 / 1e6).abs() < 1e-12, "{usd}");
+    let _ = speak(&s.svc, answer, 4, Codec::Wav).await;
+    assert_eq!(store.tts_cost_since(0).await.expect("costs").0 as usize, chars, "cache hits are free");
+}
