@@ -263,3 +263,49 @@ async fn paid_engines_record_their_cost_and_cache_hits_cost_nothing() {
     let _ = speak(&s.svc, answer, 4, Codec::Wav).await;
     assert_eq!(store.tts_cost_since(0).await.expect("costs").0 as usize, chars, "cache hits are free");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_hears_nothing_until_it_asks_for_audio() {
+    use agent_host::agent::Event;
+    use agent_host::voice::ClientVoice;
+    use agent_host::voice::pipeline::AudioPrefs;
+    let primary = XttsServer::start().await.expect("xtts");
+    let s = setup(vec![xtts("xtts", &primary)], 3000).await;
+    let prefs = Arc::new(std::sync::Mutex::new(AudioPrefs::default()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut client = ClientVoice::new(s.svc.clone(), prefs.clone(), tx);
+    let token = |t: &str| Event::Token { session_id: "s".into(), text: t.into() };
+    let done = Event::Done {
+        session_id: "s".into(),
+        usage: Value::Null,
+        cost_usd: None,
+        timing: Value::Null,
+        iterations: 1,
+        provider: None,
+        model: None,
+    };
+    client.on_event(&token("Not spoken. ")).await;
+    client.on_event(&done).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "audio is off by default");
+    assert_eq!(primary.requests(), 0);
+
+    *prefs.lock().expect("lock") = AudioPrefs { enabled: true, codec: Codec::Opus };
+    client.on_event(&token("Spoken now. ")).await;
+    client.on_event(&token("Twice.")).await;
+    client.on_event(&done).await;
+    let mut frames = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("speech").expect("open") {
+            Outgoing::Binary(b) => {
+                let (h, audio) = parse_frame(&b).expect("frame");
+                assert_eq!(h["codec"], "opus");
+                assert!(audio.starts_with(b"OggS"));
+                frames += 1;
+            }
+            Outgoing::Text(t) if t.contains("speech_end") => break,
+            Outgoing::Text(_) => {}
+        }
+    }
+    assert_eq!(frames, 2);
+}
