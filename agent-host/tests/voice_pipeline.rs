@@ -309,3 +309,54 @@ async fn a_connection_hears_nothing_until_it_asks_for_audio() {
     }
     assert_eq!(frames, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_before_a_tool_call_is_spoken_before_the_tool_runs() {
+    use agent_host::agent::Event;
+    use agent_host::voice::ClientVoice;
+    use agent_host::voice::pipeline::AudioPrefs;
+    let primary = XttsServer::start().await.expect("xtts");
+    let s = setup(vec![xtts("xtts", &primary)], 3000).await;
+    let prefs = Arc::new(std::sync::Mutex::new(AudioPrefs { enabled: true, codec: Codec::Wav }));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut client = ClientVoice::new(s.svc.clone(), prefs, tx);
+    client.on_event(&Event::Token { session_id: "s".into(), text: "Let me check".into() }).await;
+    client.on_event(&Event::Token { session_id: "s".into(), text: ".".into() }).await;
+    client
+        .on_event(&Event::ToolStart {
+            session_id: "s".into(),
+            call_id: "c".into(),
+            tool: "list_nodes".into(),
+            tier: mcp_common::tier::Tier::Green,
+            arguments: Value::Null,
+        })
+        .await;
+    let first =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("spoken during the tool").expect("open");
+    let Outgoing::Text(t) = first else { panic!("speech event first") };
+    let v: Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(v["text"], "Let me check.");
+    client.on_event(&Event::Token { session_id: "s".into(), text: "All good.".into() }).await;
+    client
+        .on_event(&Event::Done {
+            session_id: "s".into(),
+            usage: Value::Null,
+            cost_usd: None,
+            timing: Value::Null,
+            iterations: 2,
+            provider: None,
+            model: None,
+        })
+        .await;
+    let mut texts = vec![v["text"].as_str().unwrap_or("").to_string()];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("speech").expect("open") {
+            Outgoing::Text(t) if t.contains("speech_end") => break,
+            Outgoing::Text(t) => {
+                texts.push(serde_json::from_str::<Value>(&t).expect("json")["text"].as_str().unwrap_or("").into())
+            }
+            Outgoing::Binary(_) => {}
+        }
+    }
+    assert_eq!(texts, ["Let me check.", "All good."]);
+}
