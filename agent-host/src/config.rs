@@ -19,6 +19,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// MCP servers to connect to (default: the four Jarvis servers, spawned over stdio).
     pub mcp: Vec<McpServerConfig>,
+    /// Alerts, runbooks and notifications.
+    pub monitor: crate::monitor::config::MonitorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -6,6 +6,7 @@
 //! - [`agent`]: the loop (stream, gate, call tools, feed results back).
 //! - [`store`]: SQLite (sessions, messages, events, approvals, settings).
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
+//! - [`monitor`]: alerts, runbooks within the autonomy level, events, notifications.
 //! - [`demo`]: the simulated cluster + MCP servers + agent host in one command.
 
 pub mod agent;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod gate;
 pub mod llm;
 pub mod mcp;
+pub mod monitor;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -93,6 +95,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub password: String,
     pub stop: CancellationToken,
+    /// The monitor (tests drive `Monitor::evaluate` with `[monitor] interval_secs = 0`).
+    pub monitor: Arc<monitor::Monitor>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -120,6 +124,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let stop = CancellationToken::new();
     let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
     tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
+    let monitor = monitor::Monitor::new(config.monitor.clone(), agent.clone()).await;
+    tokio::spawn(monitor.clone().run(cluster.clone(), stop.clone()));
     let state = api::AppState {
         agent: agent.clone(),
         auth,
@@ -128,6 +134,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         web_dir: config.server.web_dir.clone(),
         shutdown: stop.clone(),
         cluster,
+        monitor: monitor.clone(),
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.server.listen, config.server.port)).await?;
     let addr = listener.local_addr()?;
@@ -138,5 +145,5 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         agent.store.checkpoint().await?;
         Ok(())
     });
-    Ok(Running { addr, password, stop, task })
+    Ok(Running { addr, password, stop, monitor, task })
 }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
         args_hash TEXT NOT NULL, tier TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
         resolved_at INTEGER);
      CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    crate::monitor::events::MIGRATION,
 ];
 
 fn now() -> i64 {
@@ -88,7 +89,7 @@ impl Store {
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -1,0 +1,656 @@
+//! What the monitor watches: observations taken from each `pve://cluster/snapshot` (plus node
+//! temperatures), and the per-(condition, resource) state machine with sustain delays,
+//! hysteresis and flapping detection.
+
+use std::collections::{HashMap, VecDeque};
+
+use mcp_common::untrusted;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::config::Rule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    NodeUnreachable,
+    GuestCrashed,
+    Cpu,
+    Memory,
+    Disk,
+    Storage,
+    Temperature,
+    HaError,
+    BackupFailed,
+    TaskError,
+}
+
+impl Condition {
+    pub const ALL: [Condition; 10] = [
+        Condition::NodeUnreachable,
+        Condition::GuestCrashed,
+        Condition::Cpu,
+        Condition::Memory,
+        Condition::Disk,
+        Condition::Storage,
+        Condition::Temperature,
+        Condition::HaError,
+        Condition::BackupFailed,
+        Condition::TaskError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::NodeUnreachable => "node_unreachable",
+            Condition::GuestCrashed => "guest_crashed",
+            Condition::Cpu => "cpu",
+            Condition::Memory => "memory",
+            Condition::Disk => "disk",
+            Condition::Storage => "storage",
+            Condition::Temperature => "temperature",
+            Condition::HaError => "ha_error",
+            Condition::BackupFailed => "backup_failed",
+            Condition::TaskError => "task_error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Condition> {
+        Condition::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Unit of the value, for explanations.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Condition::Cpu | Condition::Memory | Condition::Disk | Condition::Storage => "%",
+            Condition::Temperature => " °C",
+            Condition::TaskError => " failed task(s)",
+            _ => "",
+        }
+    }
+
+    /// Yes/no conditions (value 1 or 0).
+    pub fn is_flag(self) -> bool {
+        !matches!(
+            self,
+            Condition::Cpu | Condition::Memory | Condition::Disk | Condition::Storage | Condition::Temperature
+        ) && self != Condition::TaskError
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Condition::NodeUnreachable => "node unreachable",
+            Condition::GuestCrashed => "guest crashed",
+            Condition::Cpu => "CPU high",
+            Condition::Memory => "memory high",
+            Condition::Disk => "disk high",
+            Condition::Storage => "storage high",
+            Condition::Temperature => "temperature high",
+            Condition::HaError => "HA error",
+            Condition::BackupFailed => "backup failed",
+            Condition::TaskError => "task errors",
+        }
+    }
+}
+
+/// What the monitor knows about the resource an observation is about (for runbooks).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Target {
+    pub cluster: String,
+    pub node: Option<String>,
+    pub vmid: Option<u32>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    pub pool: Option<String>,
+    pub hastate: Option<String>,
+    pub lock: Option<String>,
+    pub template: bool,
+}
+
+/// One value of one condition for one resource.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub condition: Condition,
+    pub resource: String,
+    pub value: f64,
+    /// Human label, e.g. `VM 101 "home-assistant" on pve1`.
+    pub label: String,
+    /// Why the value is what it is (task that failed, stop task found, …).
+    pub note: String,
+    pub target: Target,
+}
+
+/// Task types that stop a guest on purpose (a stopped guest with one of these is not a crash).
+const STOPPING_TASKS: &[&str] = &[
+    "qmstop",
+    "qmshutdown",
+    "vzstop",
+    "vzshutdown",
+    "qmsuspend",
+    "vzsuspend",
+    "qmpause",
+    "hastop",
+    "hamigrate",
+    "qmigrate",
+    "vzmigrate",
+    "qmdestroy",
+    "vzdestroy",
+    "vzdump",
+    "qmreboot",
+    "vzreboot",
+];
+
+/// New failed tasks count for this long (seconds).
+pub const TASK_WINDOW_SECS: f64 = 3600.0;
+
+fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(Value::as_str)
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    match v.get(k) {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0.0),
+        Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+        _ => 0.0,
+    }
+}
+
+fn pct(used: f64, max: f64) -> Option<f64> {
+    (max > 0.0).then(|| (used / max * 100.0).clamp(0.0, 1000.0))
+}
+
+fn clean(s: &str) -> String {
+    untrusted::sanitize(s).0.chars().take(200).collect()
+}
+
+fn task_ok(status: &str) -> bool {
+    status == "OK" || status.starts_with("WARNINGS")
+}
+
+/// Memory across snapshots that single snapshots lack: when each guest was last seen running,
+/// when each task was first seen, the latest backup result per guest.
+#[derive(Default)]
+pub struct Extractor {
+    tick: u64,
+    running_at: HashMap<String, u64>,
+    /// UPID → (tick first seen, time first seen, part of the first snapshot).
+    tasks_seen: HashMap<String, (u64, f64, bool)>,
+    /// vmid → (starttime, ok, status) of its latest finished backup.
+    backups: HashMap<u32, (f64, bool, String)>,
+}
+
+impl Extractor {
+    /// Observations of one snapshot at time `now`; `temps` maps node → hottest sensor in °C.
+    pub fn observe(&mut self, snapshot: &Value, now: f64, temps: &HashMap<String, f64>) -> Vec<Observation> {
+        self.tick += 1;
+        let tick = self.tick;
+        let mut out = Vec::new();
+        let clusters = snapshot.get("clusters").and_then(Value::as_array).cloned().unwrap_or_default();
+        let multi = clusters.len() > 1;
+        for c in &clusters {
+            let cname = str_of(c, "name").unwrap_or("").to_string();
+            let rid = |id: String| if multi { format!("{cname}:{id}") } else { id };
+            let empty = Vec::new();
+            let tasks = c.get("tasks").and_then(Value::as_array).unwrap_or(&empty);
+            for t in tasks {
+                if let Some(upid) = str_of(t, "upid") {
+                    self.tasks_seen.entry(upid.to_string()).or_insert((tick, now, tick == 1));
+                }
+                if str_of(t, "type") == Some("vzdump")
+                    && let (Some(vmid), Some(status)) =
+                        (str_of(t, "id").and_then(|i| i.parse::<u32>().ok()), str_of(t, "status"))
+                    && status != "RUNNING"
+                {
+                    let start = num(t, "starttime");
+                    let e = self.backups.entry(vmid).or_insert((f64::MIN, true, String::new()));
+                    if start >= e.0 {
+                        *e = (start, task_ok(status), status.to_string());
+                    }
+                }
+            }
+            // Nodes.
+            let nodes = c.get("nodes").and_then(Value::as_array).unwrap_or(&empty);
+            let mut online: HashMap<String, bool> = HashMap::new();
+            for n in nodes {
+                let Some(node) = str_of(n, "node") else { continue };
+                let status = str_of(n, "status").unwrap_or("unknown");
+                let up = status == "online";
+                online.insert(node.to_string(), up);
+                let target = Target { cluster: cname.clone(), node: Some(node.to_string()), ..Default::default() };
+                let res = rid(format!("node/{node}"));
+                let label = format!("node {node}");
+                let mut push = |condition, value: f64, note: String| {
+                    out.push(Observation {
+                        condition,
+                        resource: res.clone(),
+                        value,
+                        label: label.clone(),
+                        note,
+                        target: target.clone(),
+                    })
+                };
+                push(Condition::NodeUnreachable, f64::from(u8::from(!up)), format!("Proxmox reports it {status}"));
+                if up {
+                    push(Condition::Cpu, num(n, "cpu") * 100.0, String::new());
+                    if let Some(p) = pct(num(n, "mem"), num(n, "maxmem")) {
+                        push(Condition::Memory, p, String::new());
+                    }
+                    if let Some(p) = pct(num(n, "disk"), num(n, "maxdisk")) {
+                        push(Condition::Disk, p, "root filesystem".into());
+                    }
+                    if let Some(t) = temps.get(node) {
+                        push(Condition::Temperature, *t, "hottest sensor".into());
+                    }
+                }
+                // Failed tasks of this node first seen within the window (not those that were
+                // already there when the monitor started).
+                let mut failed: Vec<(&Value, f64)> = tasks
+                    .iter()
+                    .filter(|t| str_of(t, "node") == Some(node) && str_of(t, "type") != Some("vzdump"))
+                    .filter(|t| str_of(t, "status").is_some_and(|s| s != "RUNNING" && !task_ok(s)))
+                    .filter_map(|t| {
+                        let (_, seen, base) = *self.tasks_seen.get(str_of(t, "upid")?)?;
+                        (!base && now - seen < TASK_WINDOW_SECS).then_some((t, seen))
+                    })
+                    .collect();
+                failed.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let note = failed
+                    .first()
+                    .map(|(t, _)| {
+                        format!(
+                            "latest: {} {} failed: {}",
+                            clean(str_of(t, "type").unwrap_or("?")),
+                            clean(str_of(t, "id").unwrap_or("")),
+                            clean(str_of(t, "status").unwrap_or("?"))
+                        )
+                    })
+                    .unwrap_or_default();
+                push(Condition::TaskError, failed.len() as f64, note);
+            }
+            // Guests.
+            let guests = c.get("guests").and_then(Value::as_array).unwrap_or(&empty);
+            for g in guests {
+                let (Some(kind), Some(vmid)) = (str_of(g, "type"), g.get("vmid").and_then(Value::as_u64)) else {
+                    continue;
+                };
+                let vmid = vmid as u32;
+                let node = str_of(g, "node").unwrap_or("?").to_string();
+                let status = str_of(g, "status").unwrap_or("unknown");
+                let name = str_of(g, "name").map(clean);
+                let target = Target {
+                    cluster: cname.clone(),
+                    node: Some(node.clone()),
+                    vmid: Some(vmid),
+                    kind: Some(kind.to_string()),
+                    name: name.clone(),
+                    tags: str_of(g, "tags")
+                        .unwrap_or("")
+                        .split([';', ',', ' '])
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    pool: str_of(g, "pool").map(str::to_string),
+                    hastate: str_of(g, "hastate").map(str::to_string),
+                    lock: str_of(g, "lock").map(str::to_string),
+                    template: num(g, "template") > 0.0,
+                };
+                if target.template {
+                    continue;
+                }
+                let res = rid(format!("{kind}/{vmid}"));
+                let what = if kind == "lxc" { "CT" } else { "VM" };
+                let label = match &name {
+                    Some(n) => format!("{what} {vmid} \"{n}\" on {node}"),
+                    None => format!("{what} {vmid} on {node}"),
+                };
+                let mut push = |condition, value: f64, note: String| {
+                    out.push(Observation {
+                        condition,
+                        resource: res.clone(),
+                        value,
+                        label: label.clone(),
+                        note,
+                        target: target.clone(),
+                    })
+                };
+                let (crashed, note) = match status {
+                    "running" => {
+                        self.running_at.insert(res.clone(), tick);
+                        (false, String::new())
+                    }
+                    "stopped" => match self.running_at.get(&res).copied() {
+                        Some(last) => {
+                            let stopper = tasks.iter().find(|t| {
+                                str_of(t, "id") == Some(vmid.to_string().as_str())
+                                    && str_of(t, "type").is_some_and(|ty| STOPPING_TASKS.contains(&ty))
+                                    && str_of(t, "upid")
+                                        .and_then(|u| self.tasks_seen.get(u))
+                                        .is_some_and(|(seen, _, _)| *seen >= last)
+                            });
+                            match stopper {
+                                Some(t) => (
+                                    false,
+                                    format!(
+                                        "stopped by task {} of {}",
+                                        clean(str_of(t, "type").unwrap_or("?")),
+                                        clean(str_of(t, "user").unwrap_or("?"))
+                                    ),
+                                ),
+                                None => (true, "was running, now stopped without a stop or shutdown task".into()),
+                            }
+                        }
+                        None => (false, "stopped since the monitor started".into()),
+                    },
+                    // The node is gone (node_unreachable covers it); after it returns, a
+                    // stopped guest is not reported as crashed.
+                    "unknown" => {
+                        self.running_at.remove(&res);
+                        (false, "node offline".into())
+                    }
+                    other => (false, format!("status {}", clean(other))),
+                };
+                push(Condition::GuestCrashed, f64::from(u8::from(crashed)), note);
+                if status == "running" {
+                    push(Condition::Cpu, num(g, "cpu") * 100.0, String::new());
+                    if let Some(p) = pct(num(g, "mem"), num(g, "maxmem")) {
+                        push(Condition::Memory, p, String::new());
+                    }
+                    if kind == "lxc"
+                        && let Some(p) = pct(num(g, "disk"), num(g, "maxdisk"))
+                    {
+                        push(Condition::Disk, p, "root disk".into());
+                    }
+                }
+                let ha = target.hastate.clone().unwrap_or_default();
+                if !ha.is_empty() {
+                    push(Condition::HaError, f64::from(u8::from(ha == "error")), format!("HA state {}", clean(&ha)));
+                }
+                if let Some((_, ok, st)) = self.backups.get(&vmid) {
+                    let note = if *ok { "latest backup OK".into() } else { format!("latest backup: {}", clean(st)) };
+                    push(Condition::BackupFailed, f64::from(u8::from(!ok)), note);
+                }
+            }
+            // Storage: shared storage once, local storage per node.
+            let storage = c.get("storage").and_then(Value::as_array).unwrap_or(&empty);
+            let mut shared_done = std::collections::HashSet::new();
+            for s in storage {
+                let (Some(id), Some(node)) = (str_of(s, "storage"), str_of(s, "node")) else { continue };
+                if str_of(s, "status") != Some("available") {
+                    continue;
+                }
+                let shared = num(s, "shared") > 0.0;
+                if shared && !shared_done.insert(id.to_string()) {
+                    continue;
+                }
+                let Some(p) = pct(num(s, "disk"), num(s, "maxdisk")) else { continue };
+                let (res, label) = if shared {
+                    (rid(format!("storage/{id}")), format!("storage {id} (shared)"))
+                } else {
+                    (rid(format!("storage/{node}/{id}")), format!("storage {id} on {node}"))
+                };
+                out.push(Observation {
+                    condition: Condition::Storage,
+                    resource: res,
+                    value: p,
+                    label,
+                    note: String::new(),
+                    target: Target { cluster: cname.clone(), node: Some(node.to_string()), ..Default::default() },
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Where an alert stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    Ok,
+    Pending { since: f64 },
+    Firing { since: f64, severity: String, clearing_since: Option<f64> },
+}
+
+/// What one evaluation changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    None,
+    Fire {
+        severity: String,
+        flapping: bool,
+    },
+    Escalate {
+        severity: String,
+    },
+    Clear,
+    /// It started flapping while already firing: say so once, then stay silent.
+    Flapping,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    pub ts: f64,
+    pub value: f64,
+}
+
+/// The state of one (condition, resource).
+#[derive(Debug, Clone)]
+pub struct Track {
+    pub phase: Phase,
+    pub samples: VecDeque<Sample>,
+    /// Times the raw value crossed from good to bad or back.
+    pub crossings: VecDeque<f64>,
+    raw_bad: Option<bool>,
+    pub flapping: bool,
+    pub label: String,
+    pub note: String,
+    pub target: Target,
+    pub last_tick: u64,
+}
+
+fn rank(sev: &str) -> u8 {
+    match sev {
+        "critical" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
+
+impl Track {
+    pub fn new(label: String, target: Target) -> Self {
+        Self {
+            phase: Phase::Ok,
+            samples: VecDeque::new(),
+            crossings: VecDeque::new(),
+            raw_bad: None,
+            flapping: false,
+            label,
+            note: String::new(),
+            target,
+            last_tick: 0,
+        }
+    }
+
+    pub fn severity_of(rule: &Rule, value: f64) -> String {
+        if rule.critical.is_some_and(|c| value >= c) { "critical".into() } else { rule.severity.clone() }
+    }
+
+    /// One evaluation with `value` at `now`.
+    pub fn step(&mut self, value: f64, rule: &Rule, now: f64, keep: usize, flap: (u32, f64)) -> Transition {
+        self.samples.push_back(Sample { ts: now, value });
+        while self.samples.len() > keep.max(1) {
+            self.samples.pop_front();
+        }
+        let clear = rule.clear.min(rule.fire);
+        let bad = value >= rule.fire;
+        let good = value <= clear;
+        let (threshold, window) = flap;
+        self.crossings.retain(|t| now - *t < window);
+        if (bad || good) && self.raw_bad.is_some_and(|b| b != bad) {
+            self.crossings.push_back(now);
+        }
+        if bad || good {
+            self.raw_bad = Some(bad);
+        }
+        if threshold > 0 && !self.flapping && self.crossings.len() >= threshold as usize {
+            self.flapping = true;
+            return match &self.phase {
+                Phase::Firing { .. } => Transition::Flapping,
+                _ => {
+                    let severity = Track::severity_of(rule, value.max(rule.fire));
+                    self.phase = Phase::Firing { since: now, severity: severity.clone(), clearing_since: None };
+                    Transition::Fire { severity, flapping: true }
+                }
+            };
+        }
+        if self.flapping {
+            if !self.crossings.is_empty() {
+                return Transition::None;
+            }
+            self.flapping = false;
+        }
+        match self.phase.clone() {
+            Phase::Ok if bad => {
+                self.phase = Phase::Pending { since: now };
+                self.step_pending(now, now, value, rule)
+            }
+            Phase::Ok => Transition::None,
+            Phase::Pending { since } if bad => self.step_pending(since, now, value, rule),
+            Phase::Pending { .. } => {
+                self.phase = Phase::Ok;
+                Transition::None
+            }
+            Phase::Firing { since, severity, clearing_since } => {
+                if good {
+                    let cs = clearing_since.unwrap_or(now);
+                    if now - cs >= rule.clear_secs as f64 {
+                        self.phase = Phase::Ok;
+                        return Transition::Clear;
+                    }
+                    self.phase = Phase::Firing { since, severity, clearing_since: Some(cs) };
+                    return Transition::None;
+                }
+                let level = Track::severity_of(rule, value);
+                if bad && rank(&level) > rank(&severity) {
+                    self.phase = Phase::Firing { since, severity: level.clone(), clearing_since: None };
+                    return Transition::Escalate { severity: level };
+                }
+                self.phase = Phase::Firing { since, severity, clearing_since: None };
+                Transition::None
+            }
+        }
+    }
+
+    fn step_pending(&mut self, since: f64, now: f64, value: f64, rule: &Rule) -> Transition {
+        if now - since >= rule.sustain_secs as f64 {
+            let severity = Track::severity_of(rule, value);
+            self.phase = Phase::Firing { since: now, severity: severity.clone(), clearing_since: None };
+            Transition::Fire { severity, flapping: false }
+        } else {
+            Transition::None
+        }
+    }
+
+    pub fn firing(&self) -> bool {
+        matches!(self.phase, Phase::Firing { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::config::MonitorConfig;
+    use serde_json::json;
+
+    fn rule(c: Condition) -> Rule {
+        MonitorConfig::default().base_rule(c)
+    }
+
+    #[test]
+    fn fires_after_sustain_escalates_and_clears_with_hysteresis() {
+        let r = rule(Condition::Cpu); // fire 90, critical 97, clear 80, sustain 300, clear 60
+        let mut t = Track::new("node pve1".into(), Target::default());
+        let flap = (4, 1800.0);
+        assert_eq!(t.step(95.0, &r, 0.0, 10, flap), Transition::None);
+        assert!(matches!(t.phase, Phase::Pending { .. }));
+        assert_eq!(t.step(85.0, &r, 100.0, 10, flap), Transition::None, "below fire breaks the sustain");
+        assert_eq!(t.phase, Phase::Ok);
+        t.step(92.0, &r, 200.0, 10, flap);
+        assert_eq!(t.step(93.0, &r, 500.0, 10, flap), Transition::Fire { severity: "warning".into(), flapping: false });
+        assert_eq!(t.step(98.0, &r, 510.0, 10, flap), Transition::Escalate { severity: "critical".into() });
+        assert_eq!(t.step(85.0, &r, 520.0, 10, flap), Transition::None, "85 is above clear (80): still firing");
+        assert!(t.firing());
+        assert_eq!(t.step(70.0, &r, 530.0, 10, flap), Transition::None, "clear needs 60 s");
+        assert_eq!(t.step(70.0, &r, 600.0, 10, flap), Transition::Clear);
+        assert_eq!(t.samples.len(), 8);
+    }
+
+    #[test]
+    fn a_flapping_flag_fires_once_and_stays_silent_until_stable() {
+        let r = rule(Condition::NodeUnreachable); // sustain 30
+        let mut t = Track::new("node pve4".into(), Target::default());
+        let flap = (4, 600.0);
+        let mut fires = 0;
+        let mut clears = 0;
+        for i in 0..20 {
+            let v = f64::from(i % 2);
+            match t.step(v, &r, f64::from(i) * 10.0, 50, flap) {
+                Transition::Fire { flapping, .. } => {
+                    assert!(flapping);
+                    fires += 1;
+                }
+                Transition::Clear => clears += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((fires, clears), (1, 0));
+        // Stable and good for the window: the flapping ends and the alert clears.
+        let mut cleared = false;
+        for i in 0..100 {
+            cleared |= t.step(0.0, &r, 200.0 + f64::from(i) * 10.0, 50, flap) == Transition::Clear;
+        }
+        assert!(cleared && !t.flapping && !t.firing());
+    }
+
+    fn snap(status: &str, tasks: Value) -> Value {
+        json!({"clusters": [{"name": "homelab", "nodes": [{"node": "pve1", "status": "online", "cpu": 0.5, "mem": 50, "maxmem": 100, "disk": 1, "maxdisk": 10}],
+            "guests": [{"type": "qemu", "vmid": 101, "node": "pve1", "name": "ha", "status": status, "cpu": 0.1, "mem": 1, "maxmem": 2}],
+            "storage": [], "tasks": tasks}]})
+    }
+
+    fn crashed(obs: &[Observation]) -> Option<f64> {
+        obs.iter().find(|o| o.condition == Condition::GuestCrashed).map(|o| o.value)
+    }
+
+    #[test]
+    fn a_stop_without_a_stop_task_is_a_crash_and_one_with_a_task_is_not() {
+        let old_stop = json!({"upid": "UPID:old", "node": "pve1", "type": "qmstop", "id": "101", "user": "root@pam", "status": "OK", "starttime": 1});
+        let mut x = Extractor::default();
+        let none = HashMap::new();
+        assert_eq!(crashed(&x.observe(&snap("stopped", json!([old_stop.clone()])), 0.0, &none)), Some(0.0));
+        assert_eq!(crashed(&x.observe(&snap("running", json!([old_stop.clone()])), 1.0, &none)), Some(0.0));
+        let obs = x.observe(&snap("stopped", json!([old_stop.clone()])), 2.0, &none);
+        assert_eq!(crashed(&obs), Some(1.0), "an old stop task does not explain a new stop");
+        let new_stop = json!({"upid": "UPID:new", "node": "pve1", "type": "qmshutdown", "id": "101", "user": "alice@pve", "status": "OK", "starttime": 5});
+        let obs = x.observe(&snap("stopped", json!([new_stop, old_stop])), 3.0, &none);
+        assert_eq!(crashed(&obs), Some(0.0));
+        assert!(obs.iter().any(|o| o.note.contains("qmshutdown of alice@pve")));
+    }
+
+    #[test]
+    fn failed_backups_and_new_task_errors_are_observed() {
+        let mut x = Extractor::default();
+        let none = HashMap::new();
+        let base = json!([{"upid": "UPID:a", "node": "pve1", "type": "qmstart", "id": "101", "status": "start failed", "starttime": 1}]);
+        let obs = x.observe(&snap("running", base.clone()), 0.0, &none);
+        let task_errors = |o: &[Observation]| o.iter().find(|o| o.condition == Condition::TaskError).map(|o| o.value);
+        assert_eq!(task_errors(&obs), Some(0.0), "failures from before the monitor started do not count");
+        let mut tasks = base.as_array().cloned().unwrap_or_default();
+        tasks.push(json!({"upid": "UPID:b", "node": "pve1", "type": "qmsnapshot", "id": "101", "status": "snapshot feature is not available", "starttime": 2}));
+        tasks.push(json!({"upid": "UPID:c", "node": "pve1", "type": "vzdump", "id": "101", "status": "job errors", "starttime": 3}));
+        let obs = x.observe(&snap("running", Value::Array(tasks)), 10.0, &none);
+        assert_eq!(task_errors(&obs), Some(1.0));
+        assert_eq!(obs.iter().find(|o| o.condition == Condition::BackupFailed).map(|o| o.value), Some(1.0));
+    }
+}
