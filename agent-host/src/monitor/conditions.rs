@@ -168,14 +168,22 @@ fn task_ok(status: &str) -> bool {
     status == "OK" || status.starts_with("WARNINGS")
 }
 
+struct SeenTask {
+    first_tick: u64,
+    first_time: f64,
+    /// Part of the first snapshot (history from before the monitor started).
+    baseline: bool,
+    /// Last tick it was seen running.
+    running_tick: Option<u64>,
+}
+
 /// Memory across snapshots that single snapshots lack: when each guest was last seen running,
 /// when each task was first seen, the latest backup result per guest.
 #[derive(Default)]
 pub struct Extractor {
     tick: u64,
     running_at: HashMap<String, u64>,
-    /// UPID → (tick first seen, time first seen, part of the first snapshot).
-    tasks_seen: HashMap<String, (u64, f64, bool)>,
+    tasks_seen: HashMap<String, SeenTask>,
     /// vmid → (starttime, ok, status) of its latest finished backup.
     backups: HashMap<u32, (f64, bool, String)>,
 }
@@ -195,7 +203,15 @@ impl Extractor {
             let tasks = c.get("tasks").and_then(Value::as_array).unwrap_or(&empty);
             for t in tasks {
                 if let Some(upid) = str_of(t, "upid") {
-                    self.tasks_seen.entry(upid.to_string()).or_insert((tick, now, tick == 1));
+                    let seen = self.tasks_seen.entry(upid.to_string()).or_insert(SeenTask {
+                        first_tick: tick,
+                        first_time: now,
+                        baseline: tick == 1,
+                        running_tick: None,
+                    });
+                    if str_of(t, "status") == Some("RUNNING") {
+                        seen.running_tick = Some(tick);
+                    }
                 }
                 if str_of(t, "type") == Some("vzdump")
                     && let (Some(vmid), Some(status)) =
@@ -250,8 +266,8 @@ impl Extractor {
                     .filter(|t| str_of(t, "node") == Some(node) && str_of(t, "type") != Some("vzdump"))
                     .filter(|t| str_of(t, "status").is_some_and(|s| s != "RUNNING" && !task_ok(s)))
                     .filter_map(|t| {
-                        let (_, seen, base) = *self.tasks_seen.get(str_of(t, "upid")?)?;
-                        (!base && now - seen < TASK_WINDOW_SECS).then_some((t, seen))
+                        let seen = self.tasks_seen.get(str_of(t, "upid")?)?;
+                        (!seen.baseline && now - seen.first_time < TASK_WINDOW_SECS).then_some((t, seen.first_time))
                     })
                     .collect();
                 failed.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -324,9 +340,11 @@ impl Extractor {
                             let stopper = tasks.iter().find(|t| {
                                 str_of(t, "id") == Some(vmid.to_string().as_str())
                                     && str_of(t, "type").is_some_and(|ty| STOPPING_TASKS.contains(&ty))
+                                    // New since the guest was last seen running, or still
+                                    // running then (a shutdown in progress).
                                     && str_of(t, "upid")
                                         .and_then(|u| self.tasks_seen.get(u))
-                                        .is_some_and(|(seen, _, _)| *seen >= last)
+                                        .is_some_and(|s| s.first_tick > last || s.running_tick.is_some_and(|r| r >= last))
                             });
                             match stopper {
                                 Some(t) => (

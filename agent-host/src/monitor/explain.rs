@@ -104,7 +104,6 @@ fn thresholds(rule: &Rule, overrides: &[String]) -> Value {
 pub async fn explain(m: &Monitor, condition: &str, resource: &str) -> Option<Value> {
     let c = Condition::parse(condition)?;
     let (rule, overrides) = m.cfg.rule(c, resource);
-    let now = events::now_unix();
     let track = m.track(c, resource);
     let (samples, phase, flapping, note) = match &track {
         Some(t) => (t.samples.iter().copied().collect::<Vec<_>>(), Some(t.phase.clone()), t.flapping, t.note.clone()),
@@ -113,6 +112,8 @@ pub async fn explain(m: &Monitor, condition: &str, resource: &str) -> Option<Val
             (stored.into_iter().map(|(ts, value)| Sample { ts, value }).collect(), None, false, String::new())
         }
     };
+    // Times are as of the last evaluation, so the answer matches the samples shown.
+    let now = samples.last().map_or_else(events::now_unix, |s| s.ts);
     let mut explanation = sentence(c, &rule, &overrides, phase.as_ref(), &samples, flapping, &note, now);
     if let Ok(Some((ev, _))) = events::latest_data(&m.agent.store, condition, resource).await {
         explanation.push_str(&format!(" Last event: {} at {} — {}.", ev.kind, ev.ts, ev.title));

@@ -90,6 +90,12 @@ impl Monitor {
         self.events.subscribe()
     }
 
+    /// The cluster snapshot read now from the MCP server (not the dashboard's copy).
+    pub async fn read_snapshot(&self) -> Result<Value, String> {
+        let text = self.agent.mcp.read_resource(crate::SNAPSHOT_URI).await.map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+
     pub fn autonomy(&self) -> u8 {
         self.autonomy.load(Ordering::Relaxed)
     }

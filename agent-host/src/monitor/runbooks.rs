@@ -288,8 +288,7 @@ async fn healthy(m: &Monitor, c: &Candidate) -> Result<(bool, String), String> {
             Ok((state == "running", state))
         }
         Condition::NodeUnreachable => {
-            let text = m.agent.mcp.read_resource(crate::SNAPSHOT_URI).await.map_err(|e| e.to_string())?;
-            let snap: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let snap = m.read_snapshot().await?;
             let node = c.target.node.as_deref().unwrap_or("");
             let status = snap["clusters"]
                 .as_array()
