@@ -2,13 +2,14 @@
 //! temperatures), and the per-(condition, resource) state machine with sustain delays,
 //! hysteresis and flapping detection.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use mcp_common::untrusted;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::Rule;
+pub use super::track::{Phase, Sample, Track, Transition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,7 +118,7 @@ pub struct Observation {
     pub label: String,
     /// Why the value is what it is (task that failed, stop task found, …).
     pub note: String,
-    pub target: Target,
+    pub target: Arc<Target>,
 }
 
 /// Task types that stop a guest on purpose (a stopped guest with one of these is not a crash).
@@ -184,6 +185,8 @@ pub struct Extractor {
     tick: u64,
     running_at: HashMap<String, u64>,
     tasks_seen: HashMap<String, SeenTask>,
+    /// A task list has been read once (its tasks are history, not news).
+    baseline_done: bool,
     /// vmid → (starttime, ok, status) of its latest finished backup.
     backups: HashMap<u32, (f64, bool, String)>,
 }
@@ -194,9 +197,20 @@ impl Extractor {
         self.tick += 1;
         let tick = self.tick;
         let mut out = Vec::new();
-        let clusters = snapshot.get("clusters").and_then(Value::as_array).cloned().unwrap_or_default();
+        let no_clusters = Vec::new();
+        let clusters = snapshot.get("clusters").and_then(Value::as_array).unwrap_or(&no_clusters);
         let multi = clusters.len() > 1;
-        for c in &clusters {
+        // Forget tasks that left every list: the lists hold the newest tasks, so a task that
+        // dropped out never comes back. Only when every cluster sent its list.
+        let lists: Vec<&Vec<Value>> =
+            clusters.iter().filter_map(|c| c.get("tasks").and_then(Value::as_array)).collect();
+        if !clusters.is_empty() && lists.len() == clusters.len() {
+            let listed: std::collections::HashSet<&str> =
+                lists.iter().flat_map(|l| l.iter()).filter_map(|t| str_of(t, "upid")).collect();
+            self.tasks_seen.retain(|u, _| listed.contains(u.as_str()));
+        }
+        let mut any_tasks = false;
+        for c in clusters {
             let cname = str_of(c, "name").unwrap_or("").to_string();
             let rid = |id: String| if multi { format!("{cname}:{id}") } else { id };
             let empty = Vec::new();
@@ -206,7 +220,7 @@ impl Extractor {
                     let seen = self.tasks_seen.entry(upid.to_string()).or_insert(SeenTask {
                         first_tick: tick,
                         first_time: now,
-                        baseline: tick == 1,
+                        baseline: !self.baseline_done,
                         running_tick: None,
                     });
                     if str_of(t, "status") == Some("RUNNING") {
@@ -226,6 +240,7 @@ impl Extractor {
                 }
             }
             // Nodes.
+            let had_tasks = c.get("tasks").is_some_and(Value::is_array);
             let nodes = c.get("nodes").and_then(Value::as_array).unwrap_or(&empty);
             let mut online: HashMap<String, bool> = HashMap::new();
             for n in nodes {
@@ -233,7 +248,8 @@ impl Extractor {
                 let status = str_of(n, "status").unwrap_or("unknown");
                 let up = status == "online";
                 online.insert(node.to_string(), up);
-                let target = Target { cluster: cname.clone(), node: Some(node.to_string()), ..Default::default() };
+                let target =
+                    Arc::new(Target { cluster: cname.clone(), node: Some(node.to_string()), ..Default::default() });
                 let res = rid(format!("node/{node}"));
                 let label = format!("node {node}");
                 let mut push = |condition, value: f64, note: String| {
@@ -284,6 +300,7 @@ impl Extractor {
                     .unwrap_or_default();
                 push(Condition::TaskError, failed.len() as f64, note);
             }
+            any_tasks |= had_tasks;
             // Guests.
             let guests = c.get("guests").and_then(Value::as_array).unwrap_or(&empty);
             for g in guests {
@@ -294,7 +311,7 @@ impl Extractor {
                 let node = str_of(g, "node").unwrap_or("?").to_string();
                 let status = str_of(g, "status").unwrap_or("unknown");
                 let name = str_of(g, "name").map(clean);
-                let target = Target {
+                let target = Arc::new(Target {
                     cluster: cname.clone(),
                     node: Some(node.clone()),
                     vmid: Some(vmid),
@@ -310,7 +327,7 @@ impl Extractor {
                     hastate: str_of(g, "hastate").map(str::to_string),
                     lock: str_of(g, "lock").map(str::to_string),
                     template: num(g, "template") > 0.0,
-                };
+                });
                 if target.template {
                     continue;
                 }
@@ -413,223 +430,23 @@ impl Extractor {
                     value: p,
                     label,
                     note: String::new(),
-                    target: Target { cluster: cname.clone(), node: Some(node.to_string()), ..Default::default() },
+                    target: Arc::new(Target {
+                        cluster: cname.clone(),
+                        node: Some(node.to_string()),
+                        ..Default::default()
+                    }),
                 });
             }
         }
+        self.baseline_done |= any_tasks;
         out
-    }
-}
-
-/// Where an alert stands.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
-pub enum Phase {
-    Ok,
-    Pending { since: f64 },
-    Firing { since: f64, severity: String, clearing_since: Option<f64> },
-}
-
-/// What one evaluation changed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Transition {
-    None,
-    Fire {
-        severity: String,
-        flapping: bool,
-    },
-    Escalate {
-        severity: String,
-    },
-    Clear,
-    /// It started flapping while already firing: say so once, then stay silent.
-    Flapping,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Sample {
-    pub ts: f64,
-    pub value: f64,
-}
-
-/// The state of one (condition, resource).
-#[derive(Debug, Clone)]
-pub struct Track {
-    pub phase: Phase,
-    pub samples: VecDeque<Sample>,
-    /// Times the raw value crossed from good to bad or back.
-    pub crossings: VecDeque<f64>,
-    raw_bad: Option<bool>,
-    pub flapping: bool,
-    pub label: String,
-    pub note: String,
-    pub target: Target,
-    pub last_tick: u64,
-}
-
-fn rank(sev: &str) -> u8 {
-    match sev {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    }
-}
-
-impl Track {
-    pub fn new(label: String, target: Target) -> Self {
-        Self {
-            phase: Phase::Ok,
-            samples: VecDeque::new(),
-            crossings: VecDeque::new(),
-            raw_bad: None,
-            flapping: false,
-            label,
-            note: String::new(),
-            target,
-            last_tick: 0,
-        }
-    }
-
-    pub fn severity_of(rule: &Rule, value: f64) -> String {
-        if rule.critical.is_some_and(|c| value >= c) { "critical".into() } else { rule.severity.clone() }
-    }
-
-    /// One evaluation with `value` at `now`.
-    pub fn step(&mut self, value: f64, rule: &Rule, now: f64, keep: usize, flap: (u32, f64)) -> Transition {
-        self.samples.push_back(Sample { ts: now, value });
-        while self.samples.len() > keep.max(1) {
-            self.samples.pop_front();
-        }
-        let clear = rule.clear.min(rule.fire);
-        let bad = value >= rule.fire;
-        let good = value <= clear;
-        let (threshold, window) = flap;
-        self.crossings.retain(|t| now - *t < window);
-        if (bad || good) && self.raw_bad.is_some_and(|b| b != bad) {
-            self.crossings.push_back(now);
-        }
-        if bad || good {
-            self.raw_bad = Some(bad);
-        }
-        if threshold > 0 && !self.flapping && self.crossings.len() >= threshold as usize {
-            self.flapping = true;
-            return match &self.phase {
-                Phase::Firing { .. } => Transition::Flapping,
-                _ => {
-                    let severity = Track::severity_of(rule, value.max(rule.fire));
-                    self.phase = Phase::Firing { since: now, severity: severity.clone(), clearing_since: None };
-                    Transition::Fire { severity, flapping: true }
-                }
-            };
-        }
-        if self.flapping {
-            if !self.crossings.is_empty() {
-                return Transition::None;
-            }
-            self.flapping = false;
-        }
-        match self.phase.clone() {
-            Phase::Ok if bad => {
-                self.phase = Phase::Pending { since: now };
-                self.step_pending(now, now, value, rule)
-            }
-            Phase::Ok => Transition::None,
-            Phase::Pending { since } if bad => self.step_pending(since, now, value, rule),
-            Phase::Pending { .. } => {
-                self.phase = Phase::Ok;
-                Transition::None
-            }
-            Phase::Firing { since, severity, clearing_since } => {
-                if good {
-                    let cs = clearing_since.unwrap_or(now);
-                    if now - cs >= rule.clear_secs as f64 {
-                        self.phase = Phase::Ok;
-                        return Transition::Clear;
-                    }
-                    self.phase = Phase::Firing { since, severity, clearing_since: Some(cs) };
-                    return Transition::None;
-                }
-                let level = Track::severity_of(rule, value);
-                if bad && rank(&level) > rank(&severity) {
-                    self.phase = Phase::Firing { since, severity: level.clone(), clearing_since: None };
-                    return Transition::Escalate { severity: level };
-                }
-                self.phase = Phase::Firing { since, severity, clearing_since: None };
-                Transition::None
-            }
-        }
-    }
-
-    fn step_pending(&mut self, since: f64, now: f64, value: f64, rule: &Rule) -> Transition {
-        if now - since >= rule.sustain_secs as f64 {
-            let severity = Track::severity_of(rule, value);
-            self.phase = Phase::Firing { since: now, severity: severity.clone(), clearing_since: None };
-            Transition::Fire { severity, flapping: false }
-        } else {
-            Transition::None
-        }
-    }
-
-    pub fn firing(&self) -> bool {
-        matches!(self.phase, Phase::Firing { .. })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::config::MonitorConfig;
     use serde_json::json;
-
-    fn rule(c: Condition) -> Rule {
-        MonitorConfig::default().base_rule(c)
-    }
-
-    #[test]
-    fn fires_after_sustain_escalates_and_clears_with_hysteresis() {
-        let r = rule(Condition::Cpu); // fire 90, critical 97, clear 80, sustain 300, clear 60
-        let mut t = Track::new("node pve1".into(), Target::default());
-        let flap = (4, 1800.0);
-        assert_eq!(t.step(95.0, &r, 0.0, 10, flap), Transition::None);
-        assert!(matches!(t.phase, Phase::Pending { .. }));
-        assert_eq!(t.step(85.0, &r, 100.0, 10, flap), Transition::None, "below fire breaks the sustain");
-        assert_eq!(t.phase, Phase::Ok);
-        t.step(92.0, &r, 200.0, 10, flap);
-        assert_eq!(t.step(93.0, &r, 500.0, 10, flap), Transition::Fire { severity: "warning".into(), flapping: false });
-        assert_eq!(t.step(98.0, &r, 510.0, 10, flap), Transition::Escalate { severity: "critical".into() });
-        assert_eq!(t.step(85.0, &r, 520.0, 10, flap), Transition::None, "85 is above clear (80): still firing");
-        assert!(t.firing());
-        assert_eq!(t.step(70.0, &r, 530.0, 10, flap), Transition::None, "clear needs 60 s");
-        assert_eq!(t.step(70.0, &r, 600.0, 10, flap), Transition::Clear);
-        assert_eq!(t.samples.len(), 8);
-    }
-
-    #[test]
-    fn a_flapping_flag_fires_once_and_stays_silent_until_stable() {
-        let r = rule(Condition::NodeUnreachable); // sustain 30
-        let mut t = Track::new("node pve4".into(), Target::default());
-        let flap = (4, 600.0);
-        let mut fires = 0;
-        let mut clears = 0;
-        for i in 0..20 {
-            let v = f64::from(i % 2);
-            match t.step(v, &r, f64::from(i) * 10.0, 50, flap) {
-                Transition::Fire { flapping, .. } => {
-                    assert!(flapping);
-                    fires += 1;
-                }
-                Transition::Clear => clears += 1,
-                _ => {}
-            }
-        }
-        assert_eq!((fires, clears), (1, 0));
-        // Stable and good for the window: the flapping ends and the alert clears.
-        let mut cleared = false;
-        for i in 0..100 {
-            cleared |= t.step(0.0, &r, 200.0 + f64::from(i) * 10.0, 50, flap) == Transition::Clear;
-        }
-        assert!(cleared && !t.flapping && !t.firing());
-    }
 
     fn snap(status: &str, tasks: Value) -> Value {
         json!({"clusters": [{"name": "homelab", "nodes": [{"node": "pve1", "status": "online", "cpu": 0.5, "mem": 50, "maxmem": 100, "disk": 1, "maxdisk": 10}],
@@ -654,6 +471,37 @@ mod tests {
         let obs = x.observe(&snap("stopped", json!([new_stop, old_stop])), 3.0, &none);
         assert_eq!(crashed(&obs), Some(0.0));
         assert!(obs.iter().any(|o| o.note.contains("qmshutdown of alice@pve")));
+    }
+
+    #[test]
+    fn resources_temperatures_ha_and_storage_are_observed() {
+        let mut x = Extractor::default();
+        let temps: HashMap<String, f64> = [("pve1".to_string(), 83.5)].into();
+        let snap = json!({"clusters": [{"name": "homelab",
+            "nodes": [{"node": "pve1", "status": "online", "cpu": 0.925, "mem": 90, "maxmem": 100, "disk": 5, "maxdisk": 10},
+                      {"node": "pve2", "status": "offline"}],
+            "guests": [{"type": "qemu", "vmid": 100, "node": "pve1", "status": "running", "hastate": "error", "tags": "jarvis;protected", "pool": "mgmt"},
+                       {"type": "lxc", "vmid": 200, "node": "pve1", "status": "running", "disk": 9, "maxdisk": 10},
+                       {"type": "qemu", "vmid": 900, "node": "pve1", "status": "stopped", "template": 1}],
+            "storage": [{"storage": "nas", "node": "pve1", "status": "available", "shared": 1, "disk": 88, "maxdisk": 100},
+                        {"storage": "nas", "node": "pve3", "status": "available", "shared": 1, "disk": 88, "maxdisk": 100},
+                        {"storage": "local", "node": "pve1", "status": "available", "shared": 0, "disk": 1, "maxdisk": 4}],
+            "tasks": []}]});
+        let obs = x.observe(&snap, 0.0, &temps);
+        let get = |c: Condition, r: &str| obs.iter().find(|o| o.condition == c && o.resource == r).map(|o| o.value);
+        assert_eq!(get(Condition::Cpu, "node/pve1").map(|v| v.round()), Some(93.0));
+        assert_eq!(get(Condition::Memory, "node/pve1"), Some(90.0));
+        assert_eq!(get(Condition::Temperature, "node/pve1"), Some(83.5));
+        assert_eq!(get(Condition::NodeUnreachable, "node/pve2"), Some(1.0));
+        assert_eq!(get(Condition::Cpu, "node/pve2"), None, "no usage figures for an offline node");
+        assert_eq!(get(Condition::HaError, "qemu/100"), Some(1.0));
+        assert_eq!(get(Condition::Disk, "lxc/200"), Some(90.0));
+        assert_eq!(get(Condition::GuestCrashed, "qemu/900"), None, "templates are not watched");
+        assert_eq!(get(Condition::Storage, "storage/nas"), Some(88.0));
+        assert_eq!(obs.iter().filter(|o| o.resource == "storage/nas").count(), 1, "shared storage once");
+        assert_eq!(get(Condition::Storage, "storage/pve1/local"), Some(25.0));
+        let t = &obs.iter().find(|o| o.resource == "qemu/100").map(|o| o.target.clone()).unwrap_or_default();
+        assert_eq!((t.tags.clone(), t.pool.as_deref()), (vec!["jarvis".to_string(), "protected".into()], Some("mgmt")));
     }
 
     #[test]

@@ -10,10 +10,12 @@
 pub mod api;
 pub mod conditions;
 pub mod config;
+pub mod engine;
 pub mod events;
 pub mod explain;
 pub mod notify;
 pub mod runbooks;
+pub mod track;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,8 +28,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use conditions::{Condition, Extractor, Phase, Track, Transition};
+use conditions::{Condition, Phase, Track};
 use config::MonitorConfig;
+use engine::Engine;
 use events::{Kind, MonitorEvent, NewEvent};
 use notify::{Notifier, Verdict};
 
@@ -42,14 +45,6 @@ pub fn autonomy_name(level: u8) -> &'static str {
         3 => "L3 act and report",
         _ => "L4 act silently",
     }
-}
-
-#[derive(Default)]
-struct Engine {
-    extractor: Extractor,
-    tracks: HashMap<(Condition, String), Track>,
-    temps: HashMap<String, f64>,
-    temps_at: Option<f64>,
 }
 
 pub struct Monitor {
@@ -174,127 +169,11 @@ impl Monitor {
         if self.cfg.temperatures {
             self.read_temperatures(now).await;
         }
-        let flap = (self.cfg.notify.flap_threshold, self.cfg.notify.flap_window_secs as f64);
-        let mut emits = Vec::new();
-        let mut persist = Vec::new();
-        let mut candidates = Vec::new();
-        {
-            let mut guard = self.engine.lock().unwrap_or_else(|e| e.into_inner());
-            let eng = &mut *guard;
-            let temps = eng.temps.clone();
-            let obs = eng.extractor.observe(snapshot, now, &temps);
-            let tick_mark = now.to_bits();
-            let mut seen = std::collections::HashSet::new();
-            for o in obs {
-                let key = (o.condition, o.resource.clone());
-                seen.insert(key.clone());
-                let (rule, overrides) = self.cfg.rule(o.condition, &o.resource);
-                if !rule.enabled {
-                    if let Some(t) = eng.tracks.remove(&key)
-                        && t.firing()
-                    {
-                        emits.push(alert_event(
-                            Kind::Clear,
-                            &o.condition,
-                            &o.resource,
-                            &t,
-                            o.value,
-                            "the rule is disabled for it",
-                            &rule,
-                            &overrides,
-                        ));
-                    }
-                    continue;
-                }
-                let track = eng.tracks.entry(key).or_insert_with(|| Track::new(o.label.clone(), o.target.clone()));
-                track.label = o.label.clone();
-                track.target = o.target.clone();
-                track.note = o.note.clone();
-                track.last_tick = tick_mark;
-                let tr = track.step(o.value, &rule, now, self.cfg.samples_kept, flap);
-                if o.value > rule.clear.min(rule.fire) || track.phase != Phase::Ok {
-                    persist.push((o.condition.as_str().to_string(), o.resource.clone(), o.value));
-                }
-                let why = describe(o.condition, o.value, &rule, &o.note);
-                match tr {
-                    Transition::None => {}
-                    Transition::Fire { flapping: false, .. } | Transition::Escalate { .. } => {
-                        emits.push(alert_event(
-                            Kind::Alert,
-                            &o.condition,
-                            &o.resource,
-                            track,
-                            o.value,
-                            &why,
-                            &rule,
-                            &overrides,
-                        ));
-                    }
-                    Transition::Fire { flapping: true, .. } | Transition::Flapping => {
-                        let why = format!(
-                            "{why}. It changed {} times in {} min (flapping): further changes stay silent until it is stable for that long",
-                            track.crossings.len(),
-                            self.cfg.notify.flap_window_secs / 60
-                        );
-                        let kind = if tr == Transition::Flapping { Kind::Info } else { Kind::Alert };
-                        emits.push(alert_event(
-                            kind,
-                            &o.condition,
-                            &o.resource,
-                            track,
-                            o.value,
-                            &why,
-                            &rule,
-                            &overrides,
-                        ));
-                    }
-                    Transition::Clear => {
-                        emits.push(alert_event(
-                            Kind::Clear,
-                            &o.condition,
-                            &o.resource,
-                            track,
-                            o.value,
-                            &why,
-                            &rule,
-                            &overrides,
-                        ));
-                    }
-                }
-                if let Phase::Firing { since, .. } = track.phase
-                    && matches!(o.condition, Condition::GuestCrashed | Condition::NodeUnreachable)
-                    && !track.flapping
-                {
-                    candidates.push(runbooks::Candidate {
-                        condition: o.condition,
-                        resource: o.resource.clone(),
-                        since,
-                        label: o.label.clone(),
-                        target: o.target.clone(),
-                    });
-                }
-            }
-            // Resources no longer reported: firing alerts clear, the rest is forgotten.
-            let gone: Vec<_> = eng.tracks.keys().filter(|k| !seen.contains(*k)).cloned().collect();
-            for key in gone {
-                if let Some(t) = eng.tracks.remove(&key)
-                    && t.firing()
-                {
-                    let (rule, overrides) = self.cfg.rule(key.0, &key.1);
-                    let last = t.samples.back().map(|s| s.value).unwrap_or(0.0);
-                    emits.push(alert_event(
-                        Kind::Clear,
-                        &key.0,
-                        &key.1,
-                        &t,
-                        last,
-                        "the cluster no longer reports it",
-                        &rule,
-                        &overrides,
-                    ));
-                }
-            }
-        }
+        let a = {
+            let mut eng = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+            eng.assess(&self.cfg, snapshot, now)
+        };
+        let (emits, persist, candidates) = (a.events, a.samples, a.candidates);
         if !persist.is_empty() {
             let retention = self.cfg.sample_retention_hours as f64 * 3600.0;
             if let Err(e) = events::store_samples(&self.agent.store, persist, now, retention).await {
@@ -393,56 +272,5 @@ impl Monitor {
 
     pub(crate) fn track(&self, c: Condition, resource: &str) -> Option<Track> {
         self.engine.lock().unwrap_or_else(|e| e.into_inner()).tracks.get(&(c, resource.to_string())).cloned()
-    }
-}
-
-/// A sentence about the value against the rule, e.g. `CPU at 95.2% (fires at 90%)`.
-fn describe(c: Condition, value: f64, rule: &config::Rule, note: &str) -> String {
-    if c.is_flag() {
-        return if note.is_empty() { c.title().to_string() } else { note.to_string() };
-    }
-    let crit = rule.critical.map(|x| format!(", critical at {x}{}", c.unit())).unwrap_or_default();
-    let mut s = format!("{} at {value:.1}{} (fires at {}{}{crit})", c.title(), c.unit(), rule.fire, c.unit());
-    if !note.is_empty() {
-        s.push_str(&format!("; {note}"));
-    }
-    s
-}
-
-#[allow(clippy::too_many_arguments)]
-fn alert_event(
-    kind: Kind,
-    c: &Condition,
-    resource: &str,
-    t: &Track,
-    value: f64,
-    why: &str,
-    rule: &config::Rule,
-    overrides: &[String],
-) -> NewEvent {
-    let severity = match (&kind, &t.phase) {
-        (Kind::Clear, _) => "info".to_string(),
-        (_, Phase::Firing { severity, .. }) => severity.clone(),
-        _ => rule.severity.clone(),
-    };
-    let title = match kind {
-        Kind::Clear => format!("{}: {} cleared", t.label, c.title()),
-        _ => format!("{}: {}", t.label, c.title()),
-    };
-    let detail = match kind {
-        Kind::Clear => format!("Back to normal ({why})."),
-        _ => format!("{why}; held for at least {} s.", rule.sustain_secs),
-    };
-    let samples: Vec<Value> =
-        t.samples.iter().rev().take(30).rev().map(|s| json!({"ts": events::rfc3339(s.ts), "value": s.value})).collect();
-    NewEvent {
-        kind,
-        severity,
-        resource: Some(resource.to_string()),
-        condition: Some(c.as_str().to_string()),
-        title,
-        detail,
-        auto: false,
-        data: json!({"value": value, "rule": rule, "overrides": overrides, "samples": samples, "note": t.note, "target": t.target}),
     }
 }

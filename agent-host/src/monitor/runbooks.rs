@@ -6,6 +6,9 @@
 //! After acting it re-reads the state and escalates when the fix did not take.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Seconds after which an incident's attempts and announcements are forgotten.
+const FORGET_SECS: f64 = 7.0 * 86_400.0;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,7 @@ pub struct Candidate {
     /// When the incident started (firing since).
     pub since: f64,
     pub label: String,
-    pub target: Target,
+    pub target: Arc<Target>,
 }
 
 impl Candidate {
@@ -38,9 +41,10 @@ impl Candidate {
 
 #[derive(Default)]
 struct State {
-    attempts: HashMap<String, u32>,
-    /// (incident, reason) already announced, so each skip is explained once.
-    said: HashSet<(String, &'static str)>,
+    /// Incident → (attempts, when the incident started).
+    attempts: HashMap<String, (u32, f64)>,
+    /// (incident, reason) already announced, so each skip is explained once → incident start.
+    said: HashMap<(String, &'static str), f64>,
     last_action: HashMap<String, f64>,
     busy_nodes: HashSet<String>,
     waking: Option<String>,
@@ -136,11 +140,15 @@ pub async fn consider(m: &Arc<Monitor>, cands: Vec<Candidate>, now: f64) {
     {
         let mut st = m.actions.st.lock().unwrap_or_else(|e| e.into_inner());
         st.hour.retain(|t| now - t < 3600.0);
+        // Incidents older than a week are forgotten (an incident that is still firing keeps its
+        // count only that long, then gets fresh attempts).
+        st.attempts.retain(|_, (_, since)| now - *since < FORGET_SECS);
+        st.said.retain(|_, since| now - *since < FORGET_SECS);
         for c in cands {
             let Some(p) = plan(&c) else { continue };
             let inc = c.incident();
             let mut once = |st: &mut State, reason: &'static str, title: String, detail: String| {
-                if st.said.insert((inc.clone(), reason)) {
+                if st.said.insert((inc.clone(), reason), c.since).is_none() {
                     say.push(info(&c, title, detail));
                 }
             };
@@ -193,7 +201,7 @@ pub async fn consider(m: &Arc<Monitor>, cands: Vec<Candidate>, now: f64) {
                     continue;
                 }
             }
-            let tries = st.attempts.get(&inc).copied().unwrap_or(0);
+            let tries = st.attempts.get(&inc).map_or(0, |a| a.0);
             if tries >= a.max_attempts {
                 continue;
             }
@@ -233,7 +241,7 @@ pub async fn consider(m: &Arc<Monitor>, cands: Vec<Candidate>, now: f64) {
                 );
                 continue;
             }
-            st.attempts.insert(inc.clone(), tries + 1);
+            st.attempts.insert(inc.clone(), (tries + 1, c.since));
             st.last_action.insert(c.resource.clone(), now);
             st.hour.push_back(now);
             st.busy_nodes.insert(node);
