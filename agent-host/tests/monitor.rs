@@ -185,6 +185,13 @@ async fn lab_with(with_smtp: bool, scenario: impl FnOnce(String) -> String, edit
             url: format!("http://{hook_addr}/discord/1/abc"),
             ..Default::default()
         },
+        WebhookConfig {
+            kind: "gotify".into(),
+            url: format!("http://{hook_addr}/gotify"),
+            token: Some("gotify-app-token".into()),
+            ..Default::default()
+        },
+        WebhookConfig { kind: "json".into(), url: format!("http://{hook_addr}/json/hook"), ..Default::default() },
     ];
     if let Some(m) = &smtp {
         cfg.monitor.notify.email = Some(EmailConfig {
@@ -363,6 +370,23 @@ async fn a_crashed_guest_is_restarted_verified_reported_and_explained() {
     let discord = lab.hooks_at("/discord/1/abc");
     assert_eq!(discord.len(), 3);
     assert_eq!(discord[0]["allowed_mentions"], json!({"parse": []}));
+    assert!(discord[0]["content"].as_str().is_some_and(|c| c.starts_with("**[CRITICAL] VM 102")), "{discord:#?}");
+    let gotify: Vec<(HeaderMap, Value)> = lab
+        .hooks
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(p, _, _)| p == "/gotify/message")
+        .map(|(_, h, v)| (h.clone(), v.clone()))
+        .collect();
+    let paths: Vec<String> = lab.hooks.lock().expect("lock").iter().map(|(p, _, _)| p.clone()).collect();
+    assert_eq!(gotify.len(), 3, "{paths:?}");
+    assert_eq!(gotify[0].0.get("x-gotify-key").and_then(|v| v.to_str().ok()), Some("gotify-app-token"));
+    assert_eq!(gotify[0].1["priority"], 8);
+    let generic = lab.hooks_at("/json/hook");
+    assert_eq!(generic.len(), 3);
+    assert_eq!(generic[2]["event"]["kind"], "verify");
+    assert_eq!(generic[2]["event"]["auto"], true);
     if let Some(smtp) = &lab.smtp {
         let mails = smtp.messages();
         assert_eq!(mails.len(), 3, "{mails:#?}");
@@ -383,6 +407,8 @@ async fn a_crashed_guest_is_restarted_verified_reported_and_explained() {
     assert_eq!(status["kill_switch"], false);
     assert!(status["active"].as_array().is_some_and(|a| a.iter().all(|x| x["resource"] != "qemu/102")));
     assert_eq!(status["rules"].as_array().map(Vec::len), Some(10));
+    let channels = if lab.smtp.is_some() { 5 } else { 4 };
+    assert_eq!(status["notify"], json!({"channels": channels, "errors": []}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,7 @@ async fn status_doc(s: &AppState) -> serde_json::Value {
         "enabled": m.cfg.enabled,
         "rules": explain::rules(m),
         "active": m.active(),
+        "notify": m.notify_status(),
     })
 }
 

@@ -56,15 +56,18 @@ pub struct Monitor {
     actions: runbooks::Actions,
     autonomy: AtomicU8,
     background: Mutex<JoinSet<()>>,
+    /// Notification channels left out because their configuration is wrong.
+    notify_errors: Vec<String>,
 }
 
 impl Monitor {
     /// Build the monitor (autonomy from the store if the operator changed it, else from config).
     pub async fn new(cfg: MonitorConfig, agent: Arc<Agent>) -> Arc<Self> {
         let (notifier, errors) = Notifier::new(cfg.notify.clone());
-        for e in errors {
+        for e in &errors {
             tracing::error!(error = %e, "notification channel disabled");
         }
+        let notify_errors = errors.iter().map(ToString::to_string).collect();
         let stored = agent.store.setting(AUTONOMY_KEY).await.ok().flatten().and_then(|v| v.parse::<u8>().ok());
         let autonomy = stored.unwrap_or(cfg.autonomy).min(4);
         let (events, _) = broadcast::channel(1024);
@@ -77,6 +80,7 @@ impl Monitor {
             actions: runbooks::Actions::default(),
             autonomy: AtomicU8::new(autonomy),
             background: Mutex::default(),
+            notify_errors,
         })
     }
 
@@ -268,6 +272,11 @@ impl Monitor {
             .collect();
         out.sort_by(|a, b| b.0.total_cmp(&a.0));
         out.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Working channels and the configuration errors of the others (for the settings view).
+    pub fn notify_status(&self) -> Value {
+        json!({"channels": self.notifier.channels(), "errors": self.notify_errors})
     }
 
     pub(crate) fn track(&self, c: Condition, resource: &str) -> Option<Track> {
