@@ -593,3 +593,37 @@ async fn an_unreachable_node_is_woken_and_the_hourly_cap_holds_messages_back() {
     assert_eq!(r.status(), 400);
     assert_eq!(lab.events("all").await.last().map(|e| e["title"].clone()), Some(json!("Autonomy set to L0 observe")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_only_suggests_and_l4_acts_without_reporting_the_action() {
+    let lab = lab(false, |c| c.monitor.autonomy = 2).await;
+    let put = |level: u8| {
+        lab.s
+            .http
+            .put(format!("http://{}/api/monitor/autonomy", lab.s.jarvis.addr))
+            .header("cookie", &lab.s.cookie)
+            .json(&json!({"level": level}))
+            .send()
+    };
+    let t0 = now();
+    lab.eval(&lab.guest_is(102, "running").await, t0).await;
+    lab.admin("guest/102/crash", json!({})).await;
+    let snap = lab.guest_is(102, "stopped").await;
+    for dt in [5.0, 60.0, 65.0] {
+        lab.eval(&snap, t0 + dt).await;
+    }
+    let all = lab.events("all").await;
+    assert_eq!(kinds(&all, "qemu/102"), ["alert", "info"], "{all:#?}");
+    let suggestion = all.iter().find(|e| e["kind"] == "info").cloned().unwrap_or_default();
+    assert!(suggestion["title"].as_str().is_some_and(|t| t.starts_with("Suggestion: restart VM 102")), "{suggestion}");
+    assert_eq!(lab.starts_of(102).await, 0);
+    assert!(put(4).await.expect("put").status().is_success());
+    lab.eval(&snap, t0 + 70.0).await;
+    assert_eq!(lab.s.guest_status(102).await, "running");
+    assert_eq!(kinds(&lab.events("all").await, "qemu/102"), ["alert", "info", "action", "verify"]);
+    // L4: the alert (sent at L2) went out; the action and its verification did not.
+    let titles: Vec<String> =
+        lab.hooks_at("/ntfy/").iter().map(|v| v["title"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(titles.len(), 1, "{titles:?}");
+    assert!(titles[0].contains("guest crashed"), "{titles:?}");
+}

@@ -15,7 +15,8 @@ pub struct MonitorConfig {
     /// Watch the cluster at all.
     pub enabled: bool,
     /// Autonomy at start until changed in the dashboard: 0 observe, 1 notify, 2 suggest,
-    /// 3 act and report (default), 4 act silently (only failures are notified).
+    /// 3 act and report (default), 4 act silently (alerts and escalations are still sent, actions
+    /// and their verification are not).
     pub autonomy: u8,
     /// Seconds between evaluations (also evaluated whenever the cluster snapshot changes).
     /// 0 = no background evaluation (tests drive `Monitor::evaluate` themselves).
