@@ -161,8 +161,9 @@ fn pct(used: f64, max: f64) -> Option<f64> {
     (max > 0.0).then(|| (used / max * 100.0).clamp(0.0, 1000.0))
 }
 
+/// Text from the cluster for titles, notifications and mail subjects: sanitized, one line, short.
 fn clean(s: &str) -> String {
-    untrusted::sanitize(s).0.chars().take(200).collect()
+    untrusted::sanitize(s).0.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect()
 }
 
 fn task_ok(status: &str) -> bool {
@@ -502,6 +503,11 @@ mod tests {
         assert_eq!(get(Condition::Storage, "storage/pve1/local"), Some(25.0));
         let t = &obs.iter().find(|o| o.resource == "qemu/100").map(|o| o.target.clone()).unwrap_or_default();
         assert_eq!((t.tags.clone(), t.pool.as_deref()), (vec!["jarvis".to_string(), "protected".into()], Some("mgmt")));
+    }
+
+    #[test]
+    fn cluster_text_is_one_clean_line() {
+        assert_eq!(clean("job failed\r\nBcc: evil@example.org\u{202e}"), "job failed Bcc: evil@example.org");
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub const MIGRATION: &str = "CREATE TABLE monitor_events (
      CREATE INDEX monitor_events_key ON monitor_events(condition, resource, id);
      CREATE TABLE monitor_samples (
         ts REAL NOT NULL, condition TEXT NOT NULL, resource TEXT NOT NULL, value REAL NOT NULL);
-     CREATE INDEX monitor_samples_key ON monitor_samples(condition, resource, ts);";
+     CREATE INDEX monitor_samples_key ON monitor_samples(condition, resource, ts);
+     CREATE INDEX monitor_samples_ts ON monitor_samples(ts);";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
