@@ -470,6 +470,10 @@ async fn with_the_kill_switch_on_nothing_acts() {
     assert!(lab.events("auto").await.is_empty());
     assert!(lab.s.sim_writes().await.is_empty(), "{:?}", lab.s.sim_writes().await);
     assert_eq!(lab.get("/api/monitor").await["kill_switch"], true);
+    for path in ["/api/monitor", "/api/events", "/api/monitor/explain?condition=cpu&resource=node/pve1"] {
+        let r = lab.s.http.get(format!("http://{}{path}", lab.s.jarvis.addr)).send().await.expect("GET");
+        assert_eq!(r.status(), 401, "{path} needs login");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
