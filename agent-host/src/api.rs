@@ -156,6 +156,8 @@ pub struct AppState {
     pub cluster: tokio::sync::watch::Receiver<Option<Arc<Value>>>,
     /// Speech engines, cache and voice settings.
     pub voice: Arc<crate::voice::VoiceService>,
+    /// Alerts, runbooks and their events (`/api/events`, `/api/monitor*`, WS `event`).
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 async fn require_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
@@ -401,6 +403,19 @@ async fn client(s: AppState, socket: WebSocket) {
             }
         }
     });
+    let mut monitor_rx = s.monitor.subscribe();
+    let tx4 = out_tx.clone();
+    let monitor_relay = tokio::spawn(async move {
+        loop {
+            match monitor_rx.recv().await {
+                Ok(e) => {
+                    let _ = tx4.send(Outgoing::Text(json!({"type": "event", "event": e}).to_string()));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
     let mut turn: Option<(tokio::task::JoinHandle<()>, CancellationToken)> = None;
     while let Some(Ok(msg)) = futures::StreamExt::next(&mut stream).await {
         let text = match msg {
@@ -520,6 +535,7 @@ async fn client(s: AppState, socket: WebSocket) {
     }
     relay.abort();
     cluster_relay.abort();
+    monitor_relay.abort();
     writer.abort();
 }
 
@@ -552,6 +568,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/settings/voice", get(crate::voice::routes::get_settings).put(crate::voice::routes::put_settings))
         .route("/api/logout", post(logout))
         .route("/metrics", get(metrics))
+        .merge(crate::monitor::api::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));
     let mut app = Router::new()
         .route("/", get(index))

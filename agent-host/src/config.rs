@@ -21,6 +21,8 @@ pub struct Config {
     pub voice: crate::voice::VoiceConfig,
     /// MCP servers to connect to (default: the four Jarvis servers, spawned over stdio).
     pub mcp: Vec<McpServerConfig>,
+    /// Alerts, runbooks and notifications.
+    pub monitor: crate::monitor::config::MonitorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -7,6 +7,7 @@
 //! - [`store`]: SQLite (sessions, messages, events, approvals, settings).
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
 //! - [`voice`]: spoken answers (sentence TTS with fallback engines, cache, Opus) and speech input.
+//! - [`monitor`]: alerts, runbooks within the autonomy level, events, notifications.
 //! - [`demo`]: the simulated cluster + MCP servers + agent host in one command.
 
 pub mod agent;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod gate;
 pub mod llm;
 pub mod mcp;
+pub mod monitor;
 pub mod store;
 pub mod voice;
 
@@ -95,6 +97,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub password: String,
     pub stop: CancellationToken,
+    /// The monitor (tests drive `Monitor::evaluate` with `[monitor] interval_secs = 0`).
+    pub monitor: Arc<monitor::Monitor>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -126,6 +130,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let voice = voice::VoiceService::start(config.voice.clone(), agent.store.clone(), stop.clone()).await;
     let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
     tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
+    let monitor = monitor::Monitor::new(config.monitor.clone(), agent.clone()).await;
+    tokio::spawn(monitor.clone().run(cluster.clone(), stop.clone()));
     let state = api::AppState {
         agent: agent.clone(),
         auth,
@@ -135,6 +141,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         shutdown: stop.clone(),
         cluster,
         voice,
+        monitor: monitor.clone(),
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.server.listen, config.server.port)).await?;
     let addr = listener.local_addr()?;
@@ -145,5 +152,5 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         agent.store.checkpoint().await?;
         Ok(())
     });
-    Ok(Running { addr, password, stop, task })
+    Ok(Running { addr, password, stop, monitor, task })
 }

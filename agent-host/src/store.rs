@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tts_costs (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, engine TEXT NOT NULL,
         chars INTEGER NOT NULL, usd REAL NOT NULL);
      CREATE INDEX tts_costs_ts ON tts_costs(ts);",
+    crate::monitor::events::MIGRATION,
 ];
 
 fn now() -> i64 {
@@ -98,7 +99,7 @@ impl Store {
         &self.path
     }
 
-    async fn with<T: Send + 'static>(
+    pub(crate) async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
