@@ -22,6 +22,7 @@ pub struct Config {
     pub ssh: SshConfig,
     pub paths: PathsConfig,
     pub ffmpeg: FfmpegConfig,
+    /// The speech-to-text engine `prepare_voice_dataset` uses (`kind`, `url`, …); no `url`: no STT.
     pub stt: SttConfig,
     pub dataset: DatasetConfig,
     pub trainer: TrainerConfig,
@@ -125,38 +126,8 @@ impl Default for FfmpegConfig {
     }
 }
 
-/// Which STT engine transcribes the clips.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SttKind {
-    /// `POST /v1/audio/transcriptions` (OpenAI, speaches, a faster-whisper server).
-    #[default]
-    Openai,
-    /// The Wyoming protocol (wyoming-faster-whisper), `tcp://host:port`.
-    Wyoming,
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct SttConfig {
-    /// `openai` (default) or `wyoming`.
-    pub kind: SttKind,
-    /// Base URL: `http://127.0.0.1:8000` (openai) or `tcp://127.0.0.1:10300` (wyoming). Empty: no STT,
-    /// `prepare_voice_dataset` explains that it needs one.
-    pub url: String,
-    /// Model name sent to an OpenAI-compatible server.
-    pub model: String,
-    /// API key for an OpenAI-compatible server: set JARVIS_VOICE_STT_API_KEY, never here.
-    pub api_key: Option<String>,
-    /// Seconds one transcription may take.
-    pub timeout_secs: u64,
-}
-
-impl Default for SttConfig {
-    fn default() -> Self {
-        Self { kind: SttKind::Openai, url: String::new(), model: "whisper-1".into(), api_key: None, timeout_secs: 120 }
-    }
-}
+/// `[stt]`: the speech-to-text engine that transcribes clips (the `voice` crate's engine configuration).
+pub use voice::stt::SttConfig;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -301,7 +272,7 @@ mod tests {
             "JARVIS_VOICE_SERVER_MAX_TIER",
             "JARVIS_VOICE_LOCAL_ROOTS",
             "JARVIS_VOICE_TRAINER_COMMAND",
-            "JARVIS_VOICE_STT_API_KEY",
+            "JARVIS_VOICE_STT_URL",
             "JARVIS_VOICE_DEPLOY_TTS_URL",
         ] {
             assert!(vars.iter().any(|x| x == v), "{v} missing from {vars:?}");

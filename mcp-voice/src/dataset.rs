@@ -14,24 +14,29 @@ use serde::Serialize;
 
 use crate::extract::{Staging, ensure_local_dir, round};
 use crate::state::Voice;
-use crate::tools::BoxedFuture;
+use voice::stt::{SttEngine, Transcript};
 
-/// What an STT engine heard in one clip.
+/// What an STT engine heard in one clip, reduced to what the rules look at.
 #[derive(Debug, Clone, Default)]
 pub struct Heard {
     pub text: String,
-    /// 0..1 (exp of the mean token log-probability) when the engine reports it.
+    /// 0..1: duration-weighted exp(avg_logprob) × (1 − no_speech_prob), when the engine reports segments.
     pub confidence: Option<f64>,
-    /// Probability that the clip holds no speech, when reported.
+    /// Duration-weighted probability that the clip holds no speech, when reported.
     pub no_speech: Option<f64>,
 }
 
-/// An STT engine as the dataset builder uses it.
-pub trait Transcriber: Send + Sync {
-    /// Transcribe one WAV file's bytes in `language`.
-    fn transcribe(&self, wav: Vec<u8>, language: String) -> BoxedFuture<Result<Heard, String>>;
-    /// Name for reports (`openai:http://…`, `wyoming:tcp://…`).
-    fn name(&self) -> String;
+impl From<&Transcript> for Heard {
+    fn from(t: &Transcript) -> Self {
+        let scored: Vec<(f64, f64)> = t
+            .segments
+            .iter()
+            .filter_map(|s| Some(((s.end - s.start).max(0.01), s.no_speech_prob?.clamp(0.0, 1.0))))
+            .collect();
+        let total: f64 = scored.iter().map(|(w, _)| w).sum();
+        let no_speech = (total > 0.0).then(|| scored.iter().map(|(w, p)| w * p).sum::<f64>() / total);
+        Self { text: t.text.clone(), confidence: t.confidence(), no_speech }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,7 +197,7 @@ pub struct Job {
     pub language: String,
 }
 
-pub async fn run(s: Arc<Voice>, stt: Arc<dyn Transcriber>, job: Job, ctx: &CallCtx) -> Result<Prepared, ToolError> {
+pub async fn run(s: Arc<Voice>, stt: Arc<dyn SttEngine>, job: Job, ctx: &CallCtx) -> Result<Prepared, ToolError> {
     let language = check_language(&job.language)?;
     let clips_at = s.local.locate(&job.clips_dir)?;
     let (_, clips_real) = s.local.open_dir(&clips_at)?;
@@ -250,9 +255,10 @@ pub async fn run(s: Arc<Voice>, stt: Arc<dyn Transcriber>, job: Job, ctx: &CallC
             });
             continue;
         }
-        let heard = stt.transcribe(bytes.clone(), language.clone()).await.map_err(|e| {
-            ToolError::Failed(format!("the STT engine ({}) failed on {shown}: {e}; nothing was written", stt.name()))
-        })?;
+        let heard =
+            stt.transcribe(bytes.clone(), "audio/wav", Some(&language)).await.map(|t| Heard::from(&t)).map_err(
+                |e| ToolError::Failed(format!("the STT engine failed on {shown}: {e}; nothing was written")),
+            )?;
         if let Some(reason) = judge(&heard, &cfg) {
             dropped.push(Dropped { clip: shown, reason });
             continue;
@@ -283,7 +289,7 @@ pub async fn run(s: Arc<Voice>, stt: Arc<dyn Transcriber>, job: Job, ctx: &CallC
     Ok(Prepared {
         out_dir: target.display().to_string(),
         metadata: target.join("metadata.csv").display().to_string(),
-        engine: stt.name(),
+        engine: format!("{}:{}", stt.kind().as_str(), stt.id()),
         kept,
         dropped,
         total_minutes,

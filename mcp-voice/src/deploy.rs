@@ -265,7 +265,11 @@ pub async fn deploy(s: &Arc<Voice>, model: &str, ctx: &CallCtx) -> Result<Deploy
             .map_err(|e| ToolError::Failed(format!("the worker stopped unexpectedly: {e}")))??
     };
     let previous = s.store.active().map_err(|e| ToolError::Failed(format!("job database: {e}")))?.map(|a| a.dir_name);
-    let dir_name = format!("{model}-{}", now());
+    // The model's own name, or `<model>-2`, `-3`… when an earlier deployment of it is still there.
+    let dir_name = (1..1000)
+        .map(|n| if n == 1 { model.to_string() } else { format!("{model}-{n}") })
+        .find(|n| !d.model_dir.join(n).exists())
+        .ok_or_else(|| ToolError::Failed(format!("too many deployments of {model} in {}", d.model_dir.display())))?;
     ctx.progress(1.0, Some(4.0), format!("copying {} bytes to the model folder", ck.bytes)).await;
     let installed = {
         let (dir, name, ck2) = (d.model_dir.clone(), dir_name.clone(), ck.clone());

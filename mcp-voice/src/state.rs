@@ -34,7 +34,7 @@ pub struct Voice {
     pub active_changed: watch::Sender<u64>,
     pub http: reqwest::Client,
     /// The STT engine that transcribes clips (`[stt]`); `None` when none is configured.
-    pub stt: Option<Arc<dyn crate::dataset::Transcriber>>,
+    pub stt: Option<Arc<dyn voice::stt::SttEngine>>,
 }
 
 fn roots(rs: &[RootConfig]) -> Vec<Root> {
@@ -86,6 +86,10 @@ impl Voice {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let (active_changed, _) = watch::channel(0);
+        let stt = match config.stt.url.as_deref().filter(|u| !u.is_empty()) {
+            None => None,
+            Some(_) => Some(voice::stt::build(&config.stt).map_err(|e| format!("stt: {e}"))?),
+        };
         Ok(Self {
             jobs: Supervisor::new(store.clone()),
             config,
@@ -95,12 +99,12 @@ impl Voice {
             store,
             active_changed,
             http,
-            stt: None,
+            stt,
         })
     }
 
     /// Use another STT engine (tests, or one built by the caller).
-    pub fn with_stt(mut self, stt: Arc<dyn crate::dataset::Transcriber>) -> Self {
+    pub fn with_stt(mut self, stt: Arc<dyn voice::stt::SttEngine>) -> Self {
         self.stt = Some(stt);
         self
     }

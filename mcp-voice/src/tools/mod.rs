@@ -8,14 +8,9 @@ mod audio;
 mod models;
 mod train;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use mcp_common::tool::Registry;
 
 use crate::state::Voice;
-
-pub type BoxedFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The registry of all tools.
 pub fn registry() -> Registry<Voice> {

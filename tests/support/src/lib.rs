@@ -3,9 +3,14 @@
 //!
 //! - [`pyenv`]: a cached Python virtualenv with pinned packages from PyPI for interop tests
 //!   (the official `mcp` client, `proxmoxer`), and child processes run with a deadline.
-
 //! - [`sshd`]: a real OpenSSH server with SFTP on loopback, with its own host key and an
 //!   authorized client key, for node tests.
+//! - [`xtts`]: a steerable server implementing the `xtts-api-server` API (slow, failing,
+//!   hanging, stopped, recovered) with synthetic 24 kHz audio.
+//! - [`speech`]: real Piper (HTTP) and Whisper tiny.en (OpenAI-compatible transcriptions) from
+//!   a cached virtualenv.
 
 pub mod pyenv;
+pub mod speech;
 pub mod sshd;
+pub mod xtts;

