@@ -81,6 +81,8 @@ impl Voice {
             .map_err(|e| format!("jobs.models_dir {}: {e}", config.jobs.models_dir.display()))?;
         let store =
             Arc::new(Store::open(&config.jobs.db).map_err(|e| format!("jobs.db {}: {e}", config.jobs.db.display()))?);
+        // reqwest is built without a TLS provider of its own; use ring, as the other servers do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
