@@ -30,7 +30,7 @@ const MAX_LINE: usize = 4096;
 const READ_CHUNK: u64 = 1 << 20;
 
 /// The wrapper: no caller text is ever part of this script; the argv arrives as "$@".
-const WRAPPER: &str = r#""$@" >>"$JARVIS_TRAINER_LOG" 2>&1 </dev/null; s=$?; printf '%s\n' "$s" >"$JARVIS_TRAINER_EXIT.tmp"; mv -f "$JARVIS_TRAINER_EXIT.tmp" "$JARVIS_TRAINER_EXIT""#;
+pub const WRAPPER: &str = r#""$@" >>"$JARVIS_TRAINER_LOG" 2>&1 </dev/null; s=$?; printf '%s\n' "$s" >"$JARVIS_TRAINER_EXIT.tmp"; mv -f "$JARVIS_TRAINER_EXIT.tmp" "$JARVIS_TRAINER_EXIT""#;
 
 /// Tells followers that some job changed.
 pub struct Supervisor {
@@ -48,7 +48,7 @@ impl Supervisor {
     }
 }
 
-fn db(e: crate::store::StoreError) -> ToolError {
+pub fn db(e: crate::store::StoreError) -> ToolError {
     ToolError::Failed(format!("job database: {e}"))
 }
 
@@ -258,14 +258,15 @@ pub fn find_checkpoint(dir: &Path, depth: u32) -> Option<PathBuf> {
     subs.into_iter().rev().find_map(|d| find_checkpoint(&d, depth - 1))
 }
 
-/// How a job ended, from its exit status (None: unknown) and what it left.
-pub fn conclude(s: &Voice, job: &JobRow, code: Option<i64>) {
+/// How a job ended, from its exit status (None: unknown) and what it left in `local_dir`
+/// (its run directory here, or where a node's checkpoint was fetched to).
+pub fn conclude(s: &Voice, job: &JobRow, code: Option<i64>, local_dir: &Path) {
     let tail = s.store.log_tail(&job.id, 5).unwrap_or_default().join(" | ");
     let (st, err, model) = if job.state == state::CANCELLING {
         (state::CANCELLED, Some("cancelled on request".to_string()), None)
     } else {
         match code {
-            Some(0) => match find_checkpoint(Path::new(&job.run_dir), 2) {
+            Some(0) => match find_checkpoint(local_dir, 2) {
                 Some(_) => (state::SUCCEEDED, None, Some(job.id.clone())),
                 None => (
                     state::FAILED,
@@ -324,13 +325,13 @@ pub fn watch_local(s: Arc<Voice>, id: String) {
                 Err(e) => tracing::warn!(job = %id, error = %e, "cannot read the trainer log"),
             }
             if let Some(code) = read_exit(&run.join(EXIT_FILE)) {
-                conclude(&s, &job, Some(code));
+                conclude(&s, &job, Some(code), &run);
                 return;
             }
             if !alive(&job) {
                 // Give the wrapper's last writes a moment, then decide.
                 if gone_once {
-                    conclude(&s, &job, read_exit(&run.join(EXIT_FILE)));
+                    conclude(&s, &job, read_exit(&run.join(EXIT_FILE)), &run);
                     return;
                 }
                 gone_once = true;
