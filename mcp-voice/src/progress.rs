@@ -74,6 +74,8 @@ impl Progress {
             if let Some((e, m)) = fraction(rest) {
                 self.epoch = u32::try_from(e).ok();
                 self.max_epoch = u32::try_from(m).ok();
+                // A new epoch has done no step yet.
+                self.step = None;
             }
             self.in_eval = false;
         } else if line.starts_with("> TRAINING") {
@@ -113,20 +115,26 @@ impl Progress {
         self.eta_secs = self.estimate();
     }
 
+    /// Steps done in the current epoch: the trainer logs step `s` (0-based) after running it.
+    fn done_in_epoch(&self) -> u32 {
+        self.step.map_or(0, |s| s + 1)
+    }
+
     /// Steps left × average step time.
     fn estimate(&self) -> Option<f64> {
-        let (e, me, s, ms, t) = (self.epoch?, self.max_epoch?, self.step?, self.max_step?, self.step_time?);
+        let (e, me, ms, t) = (self.epoch?, self.max_epoch?, self.max_step?, self.step_time?);
         let epochs_after = u64::from(me.saturating_sub(e).saturating_sub(1));
-        let left = epochs_after * u64::from(ms) + u64::from(ms.saturating_sub(s));
+        let left = epochs_after * u64::from(ms) + u64::from(ms.saturating_sub(self.done_in_epoch()));
         Some((left as f64 * t * 10.0).round() / 10.0)
     }
 
     /// Fraction done, 0..1, when the log says enough.
     pub fn fraction(&self) -> Option<f64> {
-        let (e, me, s, ms) = (self.epoch?, self.max_epoch?, self.step.unwrap_or(0), self.max_step.unwrap_or(1).max(1));
+        let (e, me, ms) = (self.epoch?, self.max_epoch?, self.max_step.unwrap_or(1).max(1));
         if me == 0 {
             return None;
         }
+        let s = self.done_in_epoch().min(ms);
         Some(((f64::from(e) + f64::from(s) / f64::from(ms)) / f64::from(me)).clamp(0.0, 1.0))
     }
 
@@ -182,8 +190,9 @@ mod tests {
             (Some(1), Some(3), Some(50), Some(200), Some(250))
         );
         assert_eq!((p.loss, p.avg_loss, p.step_time, p.eval_loss), (Some(0.0567), Some(0.0571), Some(0.4), Some(4.70)));
-        // 150 steps left in this epoch + 200 in the last one, 0.4 s each.
-        assert_eq!(p.eta_secs, Some(140.0));
+        // Steps 0..=50 done: 149 left in this epoch + 200 in the last one, 0.4 s each.
+        assert_eq!(p.eta_secs, Some(139.6));
+        assert_eq!(p.fraction(), Some((1.0 + 51.0 / 200.0) / 3.0));
         assert_eq!(p.checkpoint.as_deref(), Some("/runs/x/best_model_250.pth"));
         assert!(p.summary().contains("epoch 1/3") && p.summary().contains("ETA 2 min 20 s"));
     }
