@@ -23,6 +23,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, Event};
+use crate::voice::Outgoing;
+use crate::voice::pipeline::AudioPrefs;
 
 const COOKIE: &str = "jarvis_session";
 const PBKDF2_ROUNDS: u32 = 100_000;
@@ -130,6 +132,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The latest `pve://cluster/snapshot` document.
     pub cluster: tokio::sync::watch::Receiver<Option<Arc<Value>>>,
+    /// Speech engines, cache and voice settings.
+    pub voice: Arc<crate::voice::VoiceService>,
 }
 
 async fn require_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
@@ -188,7 +192,7 @@ async fn health(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
     let ok = db && mcp_ok;
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
-        "components": {"database": {"ok": db}, "mcp": mcp, "llm": llm},
+        "components": {"database": {"ok": db}, "mcp": mcp, "llm": llm, "voice": s.voice.health_json()},
     });
     (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body)).into_response()
 }
@@ -306,6 +310,8 @@ enum ClientMsg {
     Tool { tool: String, arguments: Option<Value>, session_id: Option<String> },
     Cancel,
     Ping,
+    AudioPrefs(crate::voice::pipeline::AudioPrefs),
+    Stt { audio_b64: String, content_type: Option<String>, send: Option<bool>, session_id: Option<String> },
 }
 
 fn event_session(e: &Event) -> &str {
@@ -324,14 +330,20 @@ fn event_session(e: &Event) -> &str {
 
 /// One WebSocket client: commands in, events of its sessions out.
 async fn client(s: AppState, socket: WebSocket) {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
+    let prefs: Arc<Mutex<AudioPrefs>> = Arc::default();
+    let mut speech = crate::voice::ClientVoice::new(s.voice.clone(), prefs.clone(), out_tx.clone());
     let mut events = s.events.subscribe();
     let joined: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     let (mut sink, mut stream) = futures::StreamExt::split(socket);
     let writer = tokio::spawn(async move {
         use futures::SinkExt;
         while let Some(m) = out_rx.recv().await {
-            if sink.send(WsMessage::Text(m.into())).await.is_err() {
+            let m = match m {
+                Outgoing::Text(t) => WsMessage::Text(t.into()),
+                Outgoing::Binary(b) => WsMessage::Binary(b.into()),
+            };
+            if sink.send(m).await.is_err() {
                 break;
             }
         }
@@ -344,14 +356,15 @@ async fn client(s: AppState, socket: WebSocket) {
                 Ok(e) => {
                     let mine = j2.lock().map(|j| j.contains(event_session(&e))).unwrap_or(false);
                     if mine && let Ok(t) = serde_json::to_string(&e) {
-                        let _ = tx2.send(t);
+                        let _ = tx2.send(Outgoing::Text(t));
+                        speech.on_event(&e).await;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let _ = tx2.send(
+                    let _ = tx2.send(Outgoing::Text(
                         json!({"type": "error", "message": format!("{n} events were dropped (slow client)")})
                             .to_string(),
-                    );
+                    ));
                 }
                 Err(_) => break,
             }
@@ -363,7 +376,7 @@ async fn client(s: AppState, socket: WebSocket) {
         loop {
             let snap = cluster_rx.borrow_and_update().clone();
             if let Some(v) = snap {
-                let _ = tx3.send(json!({"type": "cluster", "snapshot": *v}).to_string());
+                let _ = tx3.send(Outgoing::Text(json!({"type": "cluster", "snapshot": *v}).to_string()));
             }
             if cluster_rx.changed().await.is_err() {
                 break;
@@ -378,16 +391,46 @@ async fn client(s: AppState, socket: WebSocket) {
             _ => continue,
         };
         let reply = |v: Value| {
-            let _ = out_tx.send(v.to_string());
+            let _ = out_tx.send(Outgoing::Text(v.to_string()));
         };
-        let cmd: ClientMsg = match serde_json::from_str(&text) {
+        let mut cmd: ClientMsg = match serde_json::from_str(&text) {
             Ok(c) => c,
             Err(e) => {
                 reply(json!({"type": "error", "message": format!("bad message: {e}")}));
                 continue;
             }
         };
+        if let ClientMsg::Stt { audio_b64, content_type, send, session_id } = cmd {
+            // Speech in: transcribe, answer with the transcript, and send it on when asked to.
+            use base64::Engine as _;
+            let Ok(audio) = base64::engine::general_purpose::STANDARD.decode(audio_b64.trim()) else {
+                reply(json!({"type": "error", "message": "stt: audio_b64 is not base64"}));
+                continue;
+            };
+            let ct = content_type.unwrap_or_else(|| "audio/wav".into());
+            match crate::voice::routes::transcribe(&s.voice, audio, &ct).await {
+                Ok(v) => {
+                    let text = v["text"].as_str().unwrap_or_default().to_string();
+                    reply(json!({"type": "transcript", "text": text, "engine": v["engine"]}));
+                    if !send.unwrap_or(false) || text.trim().is_empty() {
+                        continue;
+                    }
+                    cmd = ClientMsg::Send { text, session_id };
+                }
+                Err((_, msg)) => {
+                    reply(json!({"type": "error", "message": format!("stt: {msg}")}));
+                    continue;
+                }
+            }
+        }
         match cmd {
+            ClientMsg::AudioPrefs(p) => {
+                if let Ok(mut cur) = prefs.lock() {
+                    *cur = p;
+                }
+                reply(json!({"type": "audio_prefs", "enabled": p.enabled, "codec": p.codec.as_str()}));
+            }
+            ClientMsg::Stt { .. } => {}
             ClientMsg::Ping => reply(json!({"type": "pong"})),
             ClientMsg::Join { session_id } => {
                 if let Ok(mut j) = joined.lock() {
@@ -482,6 +525,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/approvals", get(approvals))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
+        .route(
+            "/api/stt",
+            post(crate::voice::routes::stt)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::voice::routes::MAX_STT_BYTES)),
+        )
+        .route("/api/tts", post(crate::voice::routes::tts))
+        .route("/api/settings/voice", get(crate::voice::routes::get_settings).put(crate::voice::routes::put_settings))
         .route("/api/logout", post(logout))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_auth));

@@ -17,6 +17,8 @@ pub struct Config {
     pub llm: LlmConfig,
     pub agent: AgentConfig,
     pub store: StoreConfig,
+    /// Speech output and input (issue 8).
+    pub voice: crate::voice::VoiceConfig,
     /// MCP servers to connect to (default: the four Jarvis servers, spawned over stdio).
     pub mcp: Vec<McpServerConfig>,
 }

@@ -6,6 +6,7 @@
 //! - [`agent`]: the loop (stream, gate, call tools, feed results back).
 //! - [`store`]: SQLite (sessions, messages, events, approvals, settings).
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
+//! - [`voice`]: spoken answers (sentence TTS with fallback engines, cache, Opus) and speech input.
 //! - [`demo`]: the simulated cluster + MCP servers + agent host in one command.
 
 pub mod agent;
@@ -16,6 +17,7 @@ pub mod gate;
 pub mod llm;
 pub mod mcp;
 pub mod store;
+pub mod voice;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -118,6 +120,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let auth = Arc::new(api::Auth::new(&password, config.auth.api_token.clone(), lifetime));
     let (events, _) = tokio::sync::broadcast::channel(4096);
     let stop = CancellationToken::new();
+    let voice = voice::VoiceService::start(config.voice.clone(), agent.store.clone(), stop.clone()).await;
     let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
     tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
     let state = api::AppState {
@@ -128,6 +131,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         web_dir: config.server.web_dir.clone(),
         shutdown: stop.clone(),
         cluster,
+        voice,
     };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.server.listen, config.server.port)).await?;
     let addr = listener.local_addr()?;

@@ -34,6 +34,10 @@ const MIGRATIONS: &[&str] = &[
         args_hash TEXT NOT NULL, tier TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,
         resolved_at INTEGER);
      CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // voice (issue 8): what paid TTS engines cost.
+    "CREATE TABLE tts_costs (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, engine TEXT NOT NULL,
+        chars INTEGER NOT NULL, usd REAL NOT NULL);
+     CREATE INDEX tts_costs_ts ON tts_costs(ts);",
 ];
 
 fn now() -> i64 {
@@ -72,6 +76,7 @@ pub struct NewMessage {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -85,7 +90,12 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     async fn with<T: Send + 'static>(
@@ -268,6 +278,31 @@ impl Store {
     }
 
     /// Is the database answering?
+    /// Record the cost of one paid TTS synthesis (voice).
+    pub async fn record_tts_cost(&self, engine: &str, chars: u64, usd: f64) -> Result<(), StoreError> {
+        let engine = engine.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO tts_costs (ts, engine, chars, usd) VALUES (?1, ?2, ?3, ?4)",
+                params![now(), engine, chars as i64, usd],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Total TTS cost since `since` (unix seconds): (characters, USD).
+    pub async fn tts_cost_since(&self, since: i64) -> Result<(i64, f64), StoreError> {
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(SUM(chars), 0), COALESCE(SUM(usd), 0.0) FROM tts_costs WHERE ts >= ?1",
+                params![since],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
     pub async fn ping(&self) -> bool {
         self.with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
     }

@@ -61,6 +61,10 @@ pub enum XttsMode {
 struct Inner {
     mode: Mutex<XttsMode>,
     requests: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    /// Extra delay for texts containing a marker.
+    delays: Mutex<Vec<(String, Duration)>>,
     texts: Mutex<Vec<String>>,
     speakers: Mutex<Vec<String>>,
     models: Mutex<Vec<String>>,
@@ -123,6 +127,16 @@ impl Inner {
     /// Shared checks and behaviour of the synthesis endpoints.
     async fn synth(&self, text: &str, speaker: &str, language: &str) -> Result<Vec<u8>, Response> {
         let mut killed = self.killed.subscribe();
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Decrements even when the client goes away and the handler is dropped.
+        struct Leave<'a>(&'a AtomicU64);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _leave = Leave(&self.in_flight);
         tokio::select! {
             r = self.synth_inner(text, speaker, language) => r,
             _ = killed.changed() => Err(detail(StatusCode::SERVICE_UNAVAILABLE, "server killed".into())),
@@ -140,6 +154,10 @@ impl Inner {
                 return Err(detail(StatusCode::INTERNAL_SERVER_ERROR, "Error: CUDA out of memory (simulated)".into()));
             }
             XttsMode::Hang => std::future::pending::<()>().await,
+        }
+        let extra = lock(&self.delays).iter().filter(|(m, _)| text.contains(m.as_str())).map(|(_, d)| *d).max();
+        if let Some(d) = extra {
+            tokio::time::sleep(d).await;
         }
         if !LANGUAGES.iter().any(|(_, c)| *c == language.to_lowercase()) {
             return Err(detail(StatusCode::BAD_REQUEST, format!("Language code {language} is not supported.")));
@@ -259,6 +277,9 @@ impl XttsServer {
         let inner = Arc::new(Inner {
             mode: Mutex::new(XttsMode::Normal),
             requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            delays: Mutex::default(),
             texts: Mutex::default(),
             speakers: Mutex::new(vec!["jarvis".into(), "female".into()]),
             models: Mutex::new(vec!["v2.0.2".into(), "v2.0.3".into()]),
@@ -300,6 +321,16 @@ impl XttsServer {
     /// Texts of the synthesis requests, in arrival order.
     pub fn texts(&self) -> Vec<String> {
         lock(&self.inner.texts).clone()
+    }
+
+    /// Delay synthesis of every text containing `marker` by `delay` (on top of the mode).
+    pub fn delay_texts_containing(&self, marker: &str, delay: Duration) {
+        lock(&self.inner.delays).push((marker.to_string(), delay));
+    }
+
+    /// The most synthesis requests that were in progress at the same time.
+    pub fn max_concurrent(&self) -> u64 {
+        self.inner.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn model(&self) -> String {
