@@ -204,8 +204,10 @@ pub struct JobsConfig {
 impl Default for JobsConfig {
     fn default() -> Self {
         Self {
-            db: "/var/lib/jarvis/voice-jobs.sqlite".into(),
-            models_dir: "/var/lib/jarvis/voice-models".into(),
+            // Relative to the working directory by default (like the agent host's database), so an
+            // unconfigured server starts without privileges.
+            db: "voice-jobs.sqlite".into(),
+            models_dir: "voice-models".into(),
             poll_millis: 500,
         }
     }

@@ -94,14 +94,14 @@ async fn a_job_reports_progress_and_its_model_and_a_crash_reports_the_traceback(
     cfg.trainer.env.insert("STANDIN_CRASH_AT".into(), "3".into());
     cfg.trainer.env.insert("STANDIN_STEP_SECS".into(), "0.01".into());
     let w2 = World::new(Voice::new(cfg).expect("state"));
-    let r = w2.call("retrain_voice_model", json!({"dataset": ds, "epochs": 2, "wait": true})).await;
-    let msg = match r {
-        Err(mcp_common::tool::ToolError::Failed(m)) => m,
-        other => panic!("expected a failure, got {:?}", other.map(|o| o.text)),
-    };
+    let r = w2.call("retrain_voice_model", json!({"dataset": ds, "epochs": 2, "wait": true})).await.expect("an answer");
+    let s = r.structured.clone().expect("s");
+    assert_eq!(s["state"], "failed", "{s}");
+    assert_eq!(s["exit_code"], 1, "{s}");
     assert!(
-        msg.contains("failed") && msg.contains("exited with status 1") && msg.contains("CUDA out of memory"),
-        "{msg}"
+        r.untrusted && r.text.contains("exited with status 1") && r.text.contains("CUDA out of memory"),
+        "{}",
+        r.text
     );
     // Bad requests: not a dataset, outside the roots, absurd epochs, hostile base model.
     for (args, want) in [

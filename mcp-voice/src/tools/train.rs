@@ -32,8 +32,8 @@ pub struct RetrainArgs {
     /// Language of the dataset (default en).
     #[serde(default)]
     pub language: Option<String>,
-    /// Stay in the call with progress notifications until the job ends (cancelling the call then cancels the job).
-    /// Default false: return the job id at once.
+    /// Stay in the call with progress notifications until the job ends and answer with its final state
+    /// (cancelling the call then cancels the job). Default false: return the job id at once.
     #[serde(default)]
     pub wait: bool,
 }
@@ -168,8 +168,10 @@ async fn retrain_voice_model(s: Arc<Voice>, a: RetrainArgs, ctx: CallCtx) -> Res
     let done = done?;
     let tail = s.store.log_tail(&done.id, 10).unwrap_or_default();
     let text = format!("{}\n{}", describe(&done), untrusted::wrap("trainer log (last lines)", &tail.join("\n")));
-    let out = ToolOutput::new(text, &done).untrusted();
-    if done.state == crate::store::state::SUCCEEDED { Ok(out) } else { Err(ToolError::Failed(out.text)) }
+    // A job that failed is still this call's answer: its log tail is outside text, and only a
+    // result (not a tool error) carries the untrusted flag. The state is in the text and in
+    // `structuredContent.state`.
+    Ok(ToolOutput::new(text, &done).untrusted())
 }
 
 async fn cancel_voice_job(s: Arc<Voice>, a: CancelArgs, ctx: CallCtx) -> Result<ToolOutput, ToolError> {
