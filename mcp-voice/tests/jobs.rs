@@ -6,17 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Lab, World};
+use common::{Lab, StdioClient, World};
 use mcp_voice::state::Voice;
 use serde_json::{Value, json};
-
-const SERVER: &str = env!("CARGO_BIN_EXE_mcp-voice");
 
 /// A tiny LJSpeech dataset (the stand-in only reads metadata.csv and the first wav).
 fn dataset(lab: &Lab, rows: usize) -> std::path::PathBuf {
@@ -154,69 +150,7 @@ async fn cancelling_stops_the_trainer_process_group() {
     assert!(common::outcome(&w.call("cancel_voice_job", json!({"job": "vj-nosuchjob"})).await).contains("no job"));
 }
 
-/// A minimal MCP client over stdio (newline-delimited JSON-RPC), enough to call tools.
-struct Stdio_ {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    next: u64,
-}
-
-impl Stdio_ {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(SERVER)
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("mcp-voice starts");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut s = Self { child, lines, next: 1 };
-        s.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "jobs-test", "version": "1"}}));
-        s.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        s
-    }
-
-    fn send(&mut self, v: Value) {
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{v}").and_then(|()| stdin.flush()).expect("write");
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next;
-        self.next += 1;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30)).expect("an answer within 30 s");
-            let v: Value = serde_json::from_str(&line).expect("JSON-RPC line");
-            if v["id"] == id {
-                return v;
-            }
-        }
-    }
-
-    fn call(&mut self, tool: &str, args: Value) -> Value {
-        let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
-        r["result"].clone()
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn status(c: &mut Stdio_, job: &str) -> Value {
+fn status(c: &mut StdioClient, job: &str) -> Value {
     c.call("voice_job_status", json!({"job": job}))["structuredContent"]["job"].clone()
 }
 
@@ -237,7 +171,7 @@ fn write_config(lab: &Lab, step_secs: &str) -> std::path::PathBuf {
     p
 }
 
-fn poll(c: &mut Stdio_, job: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+fn poll(c: &mut StdioClient, job: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let s = status(c, job);
@@ -254,7 +188,7 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     let lab = Lab::new();
     let ds = dataset(&lab, 5);
     let config = write_config(&lab, "0.15");
-    let mut first = Stdio_::start(&config);
+    let mut first = StdioClient::start(&config);
     let started = first.call("retrain_voice_model", json!({"dataset": ds, "epochs": 3}));
     assert_ne!(started["isError"], true, "{started}");
     let job = started["structuredContent"]["id"].as_str().expect("job id").to_string();
@@ -265,7 +199,7 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the trainer died with the server");
 
-    let mut second = Stdio_::start(&config);
+    let mut second = StdioClient::start(&config);
     let again = status(&mut second, &job);
     assert_eq!(again["state"], "running", "{again}");
     let later = poll(
@@ -291,7 +225,7 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     let pid2 = running["pid"].as_i64().expect("pid");
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid2}")]).status();
     std::thread::sleep(Duration::from_millis(300));
-    let mut third = Stdio_::start(&config);
+    let mut third = StdioClient::start(&config);
     let dead = poll(&mut third, &job2, |j| j["state"] != "running", 30);
     assert_eq!(dead["state"], "failed", "{dead}");
     assert!(dead["error"].as_str().is_some_and(|e| e.contains("without an exit status")), "{dead}");

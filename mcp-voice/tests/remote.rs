@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Lab, SENTENCES, World, make_video, outcome, speech_wav};
+use common::{Lab, SENTENCES, StdioClient, World, make_video, outcome, speech_wav};
 use mcp_voice::config::{NodeConfig, RootConfig};
 use mcp_voice::state::Voice;
 use serde_json::{Value, json};
@@ -154,4 +154,68 @@ async fn training_on_a_node_runs_detached_and_its_checkpoint_comes_home() {
     // A node that cannot train says so.
     let got = outcome(&w.call("retrain_voice_model", json!({"dataset": ds, "node": "cpu2"})).await);
     assert!(got.contains("no train_dir"), "{got}");
+}
+
+#[test]
+fn a_restarted_server_reattaches_to_a_job_running_on_a_node() {
+    let lab = Lab::new();
+    let keys = sshd::Keys::new();
+    let daemon = keys.sshd("gpu1");
+    let known = keys.known_hosts("known_hosts", &[daemon.known_hosts_line()]);
+    let root = lab.base.join("gpu1");
+    std::fs::create_dir_all(root.join("jobs")).expect("mkdir");
+    let ds = lab.work.join("dataset");
+    dataset(&ds);
+    let q = |p: &Path| format!("{:?}", p.display().to_string());
+    let cmd: Vec<String> = common::trainer_command().iter().map(|a| format!("{a:?}")).collect();
+    let text = format!(
+        "[server]\nmax_tier = \"yellow\"\n\n[local]\nroots = [{{ path = {work}, writable = true }}]\n\n\
+         [nodes.gpu1]\naddress = \"{addr}\"\nroots = [{{ path = {root}, writable = true }}]\ntrain_dir = {jobs}\n\n\
+         [ssh]\nuser = \"{user}\"\nkey_file = {key}\nknown_hosts = {kh}\ntimeout_secs = 10\n\n\
+         [trainer]\ncommand = [{cmd}]\nenv = {{ STANDIN_STEP_SECS = \"0.15\" }}\n\n\
+         [jobs]\ndb = {db}\nmodels_dir = {models}\npoll_millis = 100\n",
+        work = q(&lab.work),
+        addr = daemon.address(),
+        root = q(&root),
+        jobs = q(&root.join("jobs")),
+        user = keys.user,
+        key = q(&keys.client_key),
+        kh = q(&known),
+        cmd = cmd.join(", "),
+        db = q(&lab.base.join("jobs.sqlite")),
+        models = q(&lab.work.join("models")),
+    );
+    let config = lab.base.join("mcp-voice.toml");
+    std::fs::write(&config, text).expect("config");
+    let status = |c: &mut StdioClient, job: &str| {
+        c.call("voice_job_status", json!({"job": job}))["structuredContent"]["job"].clone()
+    };
+    let poll = |c: &mut StdioClient, job: &str, pred: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = status(c, job);
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "timed out; last status {s}");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    };
+    let mut first = StdioClient::start(&config);
+    let started = first.call("retrain_voice_model", json!({"dataset": ds, "epochs": 3, "node": "gpu1"}));
+    assert_ne!(started["isError"], true, "{started}");
+    let job = started["structuredContent"]["id"].as_str().expect("id").to_string();
+    let before = poll(&mut first, &job, &|j| j["progress"]["global_step"].as_u64().is_some_and(|g| g >= 1));
+    first.kill();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut second = StdioClient::start(&config);
+    let later = poll(&mut second, &job, &|j| {
+        j["progress"]["global_step"].as_u64() > before["progress"]["global_step"].as_u64()
+    });
+    assert_eq!((later["state"].as_str(), later["pid"].as_i64()), (Some("running"), before["pid"].as_i64()), "{later}");
+    let done = poll(&mut second, &job, &|j| j["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["progress"]["global_step"], 8, "3 epochs × 3 steps, read across the restart: {done}");
+    assert!(lab.work.join("models").join(&job).join("config.json").is_file(), "the checkpoint came home");
+    second.kill();
 }

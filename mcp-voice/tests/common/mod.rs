@@ -5,16 +5,19 @@
 //! - calling tools directly with a chosen tier.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use mcp_common::policy::Policy;
 use mcp_common::tier::Tier;
 use mcp_common::tool::{CallCtx, Registry, ToolError, ToolOutput};
 use mcp_voice::config::{Config, RootConfig};
 use mcp_voice::state::Voice;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const CANARY: &str = "CANARY-voice-5e1f-outside-the-root";
 
@@ -183,5 +186,67 @@ impl World {
     pub async fn call(&self, tool: &str, args: Value) -> Result<ToolOutput, ToolError> {
         let def = self.registry.get(tool).unwrap_or_else(|| panic!("tool {tool} is registered"));
         def.call(self.state.clone(), args, CallCtx::detached(self.tier, self.policy.clone())).await
+    }
+}
+
+/// A minimal MCP client over stdio (newline-delimited JSON-RPC), enough to call tools.
+pub struct StdioClient {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    next: u64,
+}
+
+impl StdioClient {
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-voice"))
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("mcp-voice starts");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Self { child, lines, next: 1 };
+        s.request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "jobs-test", "version": "1"}}));
+        s.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        s
+    }
+
+    pub fn send(&mut self, v: Value) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{v}").and_then(|()| stdin.flush()).expect("write");
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(30)).expect("an answer within 30 s");
+            let v: Value = serde_json::from_str(&line).expect("JSON-RPC line");
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    pub fn call(&mut self, tool: &str, args: Value) -> Value {
+        let r = self.request("tools/call", json!({"name": tool, "arguments": args}));
+        r["result"].clone()
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
