@@ -6,7 +6,7 @@
 //! and renamed to `out_dir` only when it is complete: a failed call leaves nothing behind, and an
 //! existing non-empty `out_dir` is never touched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use mcp_common::tool::{CallCtx, ToolError};
@@ -178,13 +178,16 @@ pub fn judge(h: &Heard, cfg: &crate::config::DatasetConfig) -> Option<String> {
     None
 }
 
-fn clip_files(dir: &Path, max: usize) -> Result<Vec<PathBuf>, ToolError> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ToolError::Failed(format!("{}: {e}", dir.display())))?
+/// The regular `*.wav` files of an opened (checked) clips directory, by name. Symlinks are not
+/// listed, and files are later read through the same handle (cap-std resolves beneath it).
+fn clip_files(dir: &cap_std::fs::Dir, shown: &Path, max: usize) -> Result<Vec<String>, ToolError> {
+    let mut v: Vec<String> = dir
+        .entries()
+        .map_err(|e| ToolError::Failed(format!("{}: {e}", shown.display())))?
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| Path::new(n).extension().is_some_and(|x| x.eq_ignore_ascii_case("wav")))
         .collect();
     v.sort();
     v.truncate(max);
@@ -200,7 +203,7 @@ pub struct Job {
 pub async fn run(s: Arc<Voice>, stt: Arc<dyn SttEngine>, job: Job, ctx: &CallCtx) -> Result<Prepared, ToolError> {
     let language = check_language(&job.language)?;
     let clips_at = s.local.locate(&job.clips_dir)?;
-    let (_, clips_real) = s.local.open_dir(&clips_at)?;
+    let (clips_handle, clips_real) = s.local.open_dir(&clips_at)?;
     let out_at = s.local.locate(&job.out_dir)?;
     s.local.guard().require_writable(&out_at, s.local.node())?;
     let name = out_at.name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
@@ -217,7 +220,7 @@ pub async fn run(s: Arc<Voice>, stt: Arc<dyn SttEngine>, job: Job, ctx: &CallCtx
         )));
     }
     let cfg = s.config.dataset.clone();
-    let clips = clip_files(&clips_real, cfg.max_clips as usize)?;
+    let clips = clip_files(&clips_handle, &clips_real, cfg.max_clips as usize)?;
     if clips.is_empty() {
         return Err(ToolError::Invalid(format!(
             "{} holds no .wav clips (run extract_voice_audio first)",
@@ -232,9 +235,9 @@ pub async fn run(s: Arc<Voice>, stt: Arc<dyn SttEngine>, job: Job, ctx: &CallCtx
     let mut rows = String::new();
     let total = clips.len() as f64;
     for (i, clip) in clips.iter().enumerate() {
-        let shown = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let shown = clip.clone();
         ctx.progress(i as f64, Some(total), format!("clip {}/{}: {shown}", i + 1, clips.len())).await;
-        let bytes = match std::fs::read(clip) {
+        let bytes = match clips_handle.read(clip) {
             Ok(b) => b,
             Err(e) => {
                 dropped.push(Dropped { clip: shown, reason: format!("unreadable: {e}") });

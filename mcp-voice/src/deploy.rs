@@ -133,6 +133,12 @@ pub fn validate(s: &Voice, name: &str) -> Result<Checkpoint, ToolError> {
         },
         None => problems.push("no speaker reference (reference.wav)".into()),
     }
+    // Only regular files are copied: a symlink in a run directory could point anywhere.
+    for (n, p) in &files {
+        if !std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()) {
+            problems.push(format!("{n} ({}) is not a regular file", p.display()));
+        }
+    }
     if !problems.is_empty() {
         return Err(bad(format!("model '{name}' cannot be deployed: {}", problems.join("; "))));
     }

@@ -107,12 +107,17 @@ async fn broken_or_unknown_models_are_refused_before_anything_is_copied() {
     let run = model(&models, "bad-reference", TORCH);
     std::fs::write(run.join("reference.wav"), "RIFF but not really").expect("write");
     std::fs::create_dir_all(models.join("empty")).expect("mkdir");
+    let run = model(&models, "symlinked", TORCH);
+    std::fs::remove_file(run.join("vocab.json")).expect("rm");
+    std::fs::write(lab.outside.join("vocab.json"), "{}").expect("outside");
+    std::os::unix::fs::symlink(lab.outside.join("vocab.json"), run.join("vocab.json")).expect("symlink");
     for (name, want) in [
         ("no-vocab", "vocab.json is missing"),
         ("not-torch", "not a PyTorch checkpoint"),
         ("bad-config", "not valid JSON"),
         ("bad-reference", "not a PCM WAV"),
         ("empty", "has no checkpoint"),
+        ("symlinked", "is not a regular file"),
         ("vj-nosuchmodel", "there is no model"),
         ("../models", "path_"),
         ("/etc", "path_"),
