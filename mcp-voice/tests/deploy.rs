@@ -129,3 +129,37 @@ async fn broken_or_unknown_models_are_refused_before_anything_is_copied() {
     assert_eq!(server.model(), "v2.0.2", "the server was never touched");
     assert_eq!(server.requests(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_command_can_load_the_model_instead_of_switch_model() {
+    let lab = Lab::new();
+    let server = XttsServer::start().await.expect("xtts test server");
+    let marker = lab.base.join("restarted-with");
+    let mut cfg = lab.config();
+    cfg.deploy.tts_url = server.url();
+    cfg.deploy.test_speaker = "jarvis".into();
+    cfg.deploy.ready_timeout_secs = 3;
+    // Stands in for `docker restart xtts` with the model folder in its environment: the argv gets
+    // the deployed folder's name in place of {model}, without a shell interpreting it.
+    cfg.deploy.restart_command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "printf '%s\\n' \"$1\" >> \"$2\"; [ \"$1\" != vj-bad ]".into(),
+        "restart".into(),
+        "{model}".into(),
+        marker.display().to_string(),
+    ];
+    let w = World::new(Voice::new(cfg).expect("state"));
+    model(&w.state.config.jobs.models_dir, "vj-good", TORCH);
+    model(&w.state.config.jobs.models_dir, "vj-bad", TORCH);
+    w.call("deploy_voice_model", json!({"model": "vj-good"})).await.expect("deployed");
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "vj-good\n");
+    let r = outcome(&w.call("deploy_voice_model", json!({"model": "vj-bad"})).await);
+    assert!(r.contains("the restart command failed") && r.contains("rolled back to vj-good"), "{r}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("ran"),
+        "vj-good\nvj-bad\nvj-good\n",
+        "rolled back by restarting with the previous model"
+    );
+    assert_eq!(mcp_voice::resources::active_document(&w.state).expect("doc")["model"], "vj-good");
+}
