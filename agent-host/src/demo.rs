@@ -103,6 +103,11 @@ pub async fn run(port: u16, speed: f64) -> anyhow::Result<()> {
     if cfg.auth.password.is_none() && cfg.auth.password_file.is_none() {
         cfg.auth.password = Some("jarvis".into());
     }
+    // Voice: espeak-ng always works (no keys, no downloads), so the demo speaks; keep it as the
+    // last resort after any engines configured through the environment.
+    if !cfg.voice.tts.iter().any(|e| e.kind == Some(voice::tts::EngineKind::Espeak)) {
+        cfg.voice.tts.push(crate::voice::espeak_default());
+    }
     let web = PathBuf::from("web/dist");
     if cfg.server.web_dir.is_none() && web.join("index.html").exists() {
         cfg.server.web_dir = Some(web);
@@ -114,6 +119,7 @@ pub async fn run(port: u16, speed: f64) -> anyhow::Result<()> {
     println!("  Password:  {}", running.password);
     println!("  Proxmox simulator: https://127.0.0.1:{sim_port}/api2/json (token {SIM_TOKEN_ID})");
     println!("  Model: set ANTHROPIC_API_KEY (Claude) or JARVIS_LLM_LOCAL_BASE_URL (OpenAI-compatible) for answers.");
+    println!("  Voice: answers are spoken with espeak-ng when the dashboard turns audio on.");
     println!("  Ctrl-C stops everything.");
     wait_for_signal().await;
     running.stop.cancel();

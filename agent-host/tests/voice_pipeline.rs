@@ -232,3 +232,131 @@ async fn with_no_engine_configured_espeak_speaks_markdown_free_sentences() {
         assert!(decode_wav(&h.audio).expect("wav").duration() > Duration::from_millis(300));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paid_engines_record_their_cost_and_cache_hits_cost_nothing() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/audio/speech",
+        post(|| async { ([("content-type", "audio/wav")], test_support::xtts::tone_wav(0.5, 180.0, 24_000)) }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let paid = EngineConfig {
+        id: "openai".into(),
+        kind: Some(EngineKind::Openai),
+        url: Some(url),
+        voice: Some("onyx".into()),
+        price_per_million_chars: Some(15.0),
+        ..Default::default()
+    };
+    let s = setup(vec![paid], 3000).await;
+    let answer = "Twenty characters!! And another sentence here.";
+    let (heard, _) = speak(&s.svc, answer, 4, Codec::Wav).await;
+    assert_eq!(heard.len(), 2);
+    let chars: usize = heard.iter().map(|h| h.event["text"].as_str().unwrap_or("").chars().count()).sum();
+    let store = Store::open(&s.dir.path().join("j.db")).expect("store");
+    let (billed, usd) = store.tts_cost_since(0).await.expect("costs");
+    assert_eq!(billed as usize, chars);
+    assert!((usd - chars as f64 * 15.0 / 1e6).abs() < 1e-12, "{usd}");
+    let _ = speak(&s.svc, answer, 4, Codec::Wav).await;
+    assert_eq!(store.tts_cost_since(0).await.expect("costs").0 as usize, chars, "cache hits are free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_hears_nothing_until_it_asks_for_audio() {
+    use agent_host::agent::Event;
+    use agent_host::voice::ClientVoice;
+    use agent_host::voice::pipeline::AudioPrefs;
+    let primary = XttsServer::start().await.expect("xtts");
+    let s = setup(vec![xtts("xtts", &primary)], 3000).await;
+    let prefs = Arc::new(std::sync::Mutex::new(AudioPrefs::default()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut client = ClientVoice::new(s.svc.clone(), prefs.clone(), tx);
+    let token = |t: &str| Event::Token { session_id: "s".into(), text: t.into() };
+    let done = Event::Done {
+        session_id: "s".into(),
+        usage: Value::Null,
+        cost_usd: None,
+        timing: Value::Null,
+        iterations: 1,
+        provider: None,
+        model: None,
+    };
+    client.on_event(&token("Not spoken. ")).await;
+    client.on_event(&done).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "audio is off by default");
+    assert_eq!(primary.requests(), 0);
+
+    *prefs.lock().expect("lock") = AudioPrefs { enabled: true, codec: Codec::Opus };
+    client.on_event(&token("Spoken now. ")).await;
+    client.on_event(&token("Twice.")).await;
+    client.on_event(&done).await;
+    let mut frames = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("speech").expect("open") {
+            Outgoing::Binary(b) => {
+                let (h, audio) = parse_frame(&b).expect("frame");
+                assert_eq!(h["codec"], "opus");
+                assert!(audio.starts_with(b"OggS"));
+                frames += 1;
+            }
+            Outgoing::Text(t) if t.contains("speech_end") => break,
+            Outgoing::Text(_) => {}
+        }
+    }
+    assert_eq!(frames, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_before_a_tool_call_is_spoken_before_the_tool_runs() {
+    use agent_host::agent::Event;
+    use agent_host::voice::ClientVoice;
+    use agent_host::voice::pipeline::AudioPrefs;
+    let primary = XttsServer::start().await.expect("xtts");
+    let s = setup(vec![xtts("xtts", &primary)], 3000).await;
+    let prefs = Arc::new(std::sync::Mutex::new(AudioPrefs { enabled: true, codec: Codec::Wav }));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut client = ClientVoice::new(s.svc.clone(), prefs, tx);
+    client.on_event(&Event::Token { session_id: "s".into(), text: "Let me check".into() }).await;
+    client.on_event(&Event::Token { session_id: "s".into(), text: ".".into() }).await;
+    client
+        .on_event(&Event::ToolStart {
+            session_id: "s".into(),
+            call_id: "c".into(),
+            tool: "list_nodes".into(),
+            tier: mcp_common::tier::Tier::Green,
+            arguments: Value::Null,
+        })
+        .await;
+    let first =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("spoken during the tool").expect("open");
+    let Outgoing::Text(t) = first else { panic!("speech event first") };
+    let v: Value = serde_json::from_str(&t).expect("json");
+    assert_eq!(v["text"], "Let me check.");
+    client.on_event(&Event::Token { session_id: "s".into(), text: "All good.".into() }).await;
+    client
+        .on_event(&Event::Done {
+            session_id: "s".into(),
+            usage: Value::Null,
+            cost_usd: None,
+            timing: Value::Null,
+            iterations: 2,
+            provider: None,
+            model: None,
+        })
+        .await;
+    let mut texts = vec![v["text"].as_str().unwrap_or("").to_string()];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("speech").expect("open") {
+            Outgoing::Text(t) if t.contains("speech_end") => break,
+            Outgoing::Text(t) => {
+                texts.push(serde_json::from_str::<Value>(&t).expect("json")["text"].as_str().unwrap_or("").into())
+            }
+            Outgoing::Binary(_) => {}
+        }
+    }
+    assert_eq!(texts, ["Let me check.", "All good."]);
+}

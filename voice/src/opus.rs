@@ -53,10 +53,6 @@ pub fn encode_ogg_opus(pcm: &Pcm, bitrate: i32) -> Result<Vec<u8>, AudioError> {
     let mono = if pcm.sample_rate == rate { pcm.to_mono() } else { pcm.resample(rate) };
     let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip).map_err(opus_err)?;
     enc.set_bitrate(opus::Bitrate::Bits(bitrate.clamp(6_000, 128_000))).map_err(opus_err)?;
-    // Complexity 5 of 10: about half the CPU of the default for speech at this bitrate, with no
-    // audible difference in a voice assistant; encoding is on the path to first audio.
-    enc.set_complexity(5).map_err(opus_err)?;
-    enc.set_signal(opus::Signal::Voice).map_err(opus_err)?;
     let lookahead = enc.get_lookahead().map_err(opus_err)?.max(0) as u64;
     let scale = 48_000 / u64::from(rate);
     let pre_skip = (lookahead * scale) as u16;

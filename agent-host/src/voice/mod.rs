@@ -110,6 +110,15 @@ impl Default for VoiceSettings {
 
 const SETTINGS_KEY: &str = "voice";
 
+/// A voice name from a user: engines pass it on (XTTS reads `<name>.wav` from its speaker
+/// folder, espeak takes it as an option value), so no paths, no leading `-`, nothing odd.
+pub fn valid_voice_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && !s.starts_with(['-', '.', ' '])
+        && !s.contains("..")
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '+' | '-'))
+}
+
 /// Engines, cache, health and settings; one per agent host.
 pub struct VoiceService {
     pub cfg: VoiceConfig,
@@ -230,10 +239,8 @@ impl VoiceService {
         if let Some(v) = patch.get("voice") {
             next.voice = match v {
                 Value::Null => None,
-                Value::String(s) if !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control) => {
-                    Some(s.clone())
-                }
-                _ => return Err("voice must be a short string or null".into()),
+                Value::String(s) if valid_voice_name(s) => Some(s.clone()),
+                _ => return Err("voice must be a voice name (letters, digits, space, . _ + -) or null".into()),
             };
         }
         if let Some(v) = patch.get("speed") {

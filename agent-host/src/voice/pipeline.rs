@@ -255,6 +255,13 @@ impl ClientVoice {
                     r.push(text);
                 }
             }
+            // The model stopped writing to call a tool: what it wrote is complete (speak it now,
+            // and do not glue it to the text after the tool).
+            Event::ToolStart { session_id, .. } | Event::ApprovalRequired { session_id, .. } => {
+                if let Some(r) = self.active.get_mut(session_id) {
+                    r.push("\n\n");
+                }
+            }
             Event::Done { session_id, .. } | Event::Error { session_id, .. } => {
                 if let Some(r) = self.active.remove(session_id) {
                     // The task ends by itself after `speech_end`.

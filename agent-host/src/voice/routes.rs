@@ -43,6 +43,9 @@ pub async fn transcribe(svc: &VoiceService, audio: Vec<u8>, content_type: &str) 
     if audio.is_empty() {
         return Err((StatusCode::BAD_REQUEST, "empty audio".into()));
     }
+    if audio.len() > MAX_STT_BYTES {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("audio over {MAX_STT_BYTES} bytes")));
+    }
     let started = Instant::now();
     match svc.transcribe(audio, ct).await {
         Ok((t, engine)) => {
@@ -115,6 +118,17 @@ pub async fn put_settings(State(s): State<AppState>, Json(patch): Json<Value>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voice_names_from_users_cannot_be_paths_or_options() {
+        use super::super::valid_voice_name;
+        for ok in ["jarvis", "en-gb", "en_US-joe-medium", "Claribel Dervla", "en-us+m3", "v2.0"] {
+            assert!(valid_voice_name(ok), "{ok}");
+        }
+        for bad in ["", "/etc/passwd.wav", "../x", "-w", "a\\b", "x\ny", ".hidden", &"a".repeat(65)] {
+            assert!(!valid_voice_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn upload_types() {

