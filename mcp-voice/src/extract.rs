@@ -42,11 +42,13 @@ pub fn segment(duration: f64, silences: &[(f64, f64)], min: f64, max: f64) -> Ve
         regions.push((t, duration));
     }
     regions.retain(|(a, b)| b - a > 0.05);
-    let mut clips = Vec::new();
+    // (start, end, pad the start, pad the end): edges at a pause get a little of it; edges where
+    // long speech was cut do not, so neighbouring pieces never overlap.
+    let mut clips: Vec<(f64, f64, bool, bool)> = Vec::new();
     let mut cur: Option<(f64, f64)> = None;
-    let close = |c: Option<(f64, f64)>, clips: &mut Vec<(f64, f64)>| {
+    let close = |c: Option<(f64, f64)>, clips: &mut Vec<(f64, f64, bool, bool)>| {
         if let Some((s, e)) = c.filter(|(s, e)| e - s >= min) {
-            clips.push((s, e));
+            clips.push((s, e, true, true));
         }
     };
     for (a, b) in regions {
@@ -58,10 +60,13 @@ pub fn segment(duration: f64, silences: &[(f64, f64)], min: f64, max: f64) -> Ve
             close(cur.take(), &mut clips);
         }
         if b - a > max {
-            let k = ((b - a) / max).ceil();
-            let piece = (b - a) / k;
-            for i in 0..k as usize {
-                close(Some((a + piece * i as f64, a + piece * (i + 1) as f64)), &mut clips);
+            let k = ((b - a) / max).ceil() as usize;
+            let piece = (b - a) / k as f64;
+            for i in 0..k {
+                let (s, e) = (a + piece * i as f64, a + piece * (i + 1) as f64);
+                if e - s >= min {
+                    clips.push((s, e, i == 0, i + 1 == k));
+                }
             }
         } else {
             cur = Some((a, b));
@@ -70,9 +75,11 @@ pub fn segment(duration: f64, silences: &[(f64, f64)], min: f64, max: f64) -> Ve
     close(cur, &mut clips);
     clips
         .into_iter()
-        .map(|(s, e)| {
+        .map(|(s, e, pad_start, pad_end)| {
             let pad = PAD_SECS.min(((max - (e - s)) / 2.0).max(0.0));
-            ((s - pad).max(0.0), (e + pad).min(duration))
+            let s = if pad_start { (s - pad).max(0.0) } else { s };
+            let e = if pad_end { (e + pad).min(duration) } else { e };
+            (s, e)
         })
         .collect()
 }
@@ -368,8 +375,8 @@ mod tests {
 
     #[test]
     fn speech_between_pauses_becomes_clips_of_the_allowed_length() {
-        // 0-1 silence, 1-4 speech, 4-4.5 pause, 4.5-6 speech, 6-7 silence, 7-8 speech (alone: too short),
-        // 8-9 silence, 9-40 speech (too long: cut in three), then silence to the end.
+        // 0-1 silence, 1-4 speech, 4-4.5 pause, 4.5-6 speech, 6-7 pause, 7-8 speech, 8-9 pause,
+        // 9-40 speech (too long: cut in three), then silence to the end.
         let sil = [(0.0, 1.0), (4.0, 4.5), (6.0, 7.0), (8.0, 9.0), (40.0, f64::INFINITY)];
         let clips = segment(45.0, &sil, 2.0, 15.0);
         // 1-8 fits in 15 s: one clip across the short pauses; then 9-40 in three pieces.
@@ -378,6 +385,9 @@ mod tests {
         for c in &clips {
             assert!(c.1 - c.0 >= 2.0 && c.1 - c.0 <= 15.0 + 1e-9, "{c:?}");
         }
+        // The pieces of the long stretch touch without overlapping; only its outer edges are padded.
+        assert!((clips[1].0 - 8.85).abs() < 1e-9 && (clips[1].1 - clips[2].0).abs() < 1e-9, "{clips:?}");
+        assert!((clips[3].1 - 40.15).abs() < 1e-9, "{clips:?}");
         assert!(segment(10.0, &[(0.0, f64::INFINITY)], 2.0, 15.0).is_empty());
         assert!(segment(1.5, &[], 2.0, 15.0).is_empty());
     }
