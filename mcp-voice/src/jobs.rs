@@ -32,6 +32,38 @@ const READ_CHUNK: u64 = 1 << 20;
 /// The wrapper: no caller text is ever part of this script; the argv arrives as "$@".
 pub const WRAPPER: &str = r#""$@" >>"$JARVIS_TRAINER_LOG" 2>&1 </dev/null; s=$?; printf '%s\n' "$s" >"$JARVIS_TRAINER_EXIT.tmp"; mv -f "$JARVIS_TRAINER_EXIT.tmp" "$JARVIS_TRAINER_EXIT""#;
 
+/// The right to watch one job: an exclusive `flock` on `<models_dir>/.<job>.watch`, so that two
+/// servers on the same database (say, one started by Claude Desktop and one by the agent host)
+/// never both read a log into it. The other server keeps trying and takes over when the holder
+/// goes away (the kernel drops the lock with the process).
+pub struct WatchLease(#[allow(dead_code)] std::fs::File);
+
+impl WatchLease {
+    pub fn try_take(models_dir: &Path, job: &str) -> Option<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(models_dir.join(format!(".{job}.watch")))
+            .ok()?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+        Some(Self(f))
+    }
+}
+
+/// Wait until this server may watch `job` (or the job is over: `None`).
+pub async fn lease(s: &Voice, job: &str) -> Option<WatchLease> {
+    loop {
+        if let Some(l) = WatchLease::try_take(&s.config.jobs.models_dir, job) {
+            return Some(l);
+        }
+        if s.store.job(job).ok().flatten().is_none_or(|j| state::is_final(&j.state)) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Tells followers that some job changed.
 pub struct Supervisor {
     pub store: Arc<Store>,
@@ -303,6 +335,7 @@ fn read_exit(path: &Path) -> Option<i64> {
 /// Follow a local job until it ends.
 pub fn watch_local(s: Arc<Voice>, id: String) {
     tokio::spawn(async move {
+        let Some(_lease) = lease(&s, &id).await else { return };
         let poll = Duration::from_millis(s.config.jobs.poll_millis.max(20));
         let mut gone_once = false;
         loop {
@@ -411,5 +444,30 @@ pub async fn follow(s: &Arc<Voice>, id: &str, ctx: &CallCtx) -> Result<JobRow, T
             return Ok(job);
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), rx.changed()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_watcher_holds_a_job_until_it_lets_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = WatchLease::try_take(dir.path(), "vj-1").expect("free");
+        assert!(WatchLease::try_take(dir.path(), "vj-1").is_none(), "a second watcher is refused");
+        assert!(WatchLease::try_take(dir.path(), "vj-2").is_some(), "other jobs are independent");
+        drop(first);
+        assert!(WatchLease::try_take(dir.path(), "vj-1").is_some(), "taken over once released");
+    }
+
+    #[test]
+    fn log_bytes_become_whole_clean_lines_and_partial_lines_wait() {
+        let (lines, off) = split_lines(b"a\x1b[1mb\x1b[0m\nprogress 10%\rprogress 20%\rpart", 100);
+        assert_eq!(lines, ["ab", "progress 10%", "progress 20%"]);
+        assert_eq!(off, 100 + 37, "up to the last line end; \"part\" waits for its end");
+        let argv =
+            expand(&["--out".into(), "{output}/x".into(), "{epochs}".into()], &[("output", "/r"), ("epochs", "3")]);
+        assert_eq!(argv, ["--out", "/r/x", "3"]);
     }
 }

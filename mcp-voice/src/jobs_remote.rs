@@ -255,6 +255,7 @@ fn fetch(sess: &Session, job: &JobRow, models_dir: &Path) -> Result<PathBuf, Str
 /// Follow a job running on a node until it ends.
 pub fn watch_remote(s: Arc<Voice>, id: String) {
     tokio::spawn(async move {
+        let Some(_lease) = jobs::lease(&s, &id).await else { return };
         let poll = Duration::from_millis(s.config.jobs.poll_millis.max(200));
         let mut sess: Option<Session> = None;
         let mut gone_once = false;

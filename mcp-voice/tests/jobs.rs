@@ -200,6 +200,9 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the trainer died with the server");
 
     let mut second = StdioClient::start(&config);
+    // Another server on the same database at the same time (Claude Desktop and the agent host
+    // each starting one): only one of them may read the log into the job.
+    let mut rival = StdioClient::start(&config);
     let again = status(&mut second, &job);
     assert_eq!(again["state"], "running", "{again}");
     let later = poll(
@@ -216,6 +219,8 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     let lines = log["structuredContent"]["log"].as_array().expect("log").clone();
     let steps: Vec<&Value> = lines.iter().filter(|l| l.as_str().is_some_and(|l| l.contains("GLOBAL_STEP:"))).collect();
     assert_eq!(steps.len(), 15, "each of the 3 × 5 step lines stored once across the restart");
+    assert_eq!(status(&mut rival, &job)["state"], "succeeded");
+    rival.kill();
 
     // Now kill the server and the trainer while nobody watches: the next server reports it.
     let started = second.call("retrain_voice_model", json!({"dataset": ds, "epochs": 20}));
