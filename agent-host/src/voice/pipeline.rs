@@ -216,6 +216,8 @@ async fn deliver(
                         "sample_rate": rate, "engine": spoken.engine});
     let _ = sink.send(Outgoing::Text(event.to_string()));
     let _ = sink.send(Outgoing::Binary(frame(&header, &bytes)));
+    tracing::debug!(response_id, index, engine = %spoken.engine, engine_ms = spoken.engine_time.as_millis() as u64,
+                    bytes = bytes.len(), "sentence spoken");
     Some(spoken.engine)
 }
 
