@@ -193,9 +193,11 @@ impl Default for TrainerConfig {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
-    /// SQLite database of training jobs and their logs (survives restarts).
+    /// SQLite database of training jobs and their logs (survives restarts). Empty (the default): in
+    /// memory, so an unconfigured server writes no file, and jobs do not outlive it.
     pub db: PathBuf,
-    /// Local directory (inside a writable root) where job runs and finished models live.
+    /// Local directory where job runs and finished models live. Empty (the default): no model store,
+    /// so training and deploying say they need one.
     pub models_dir: PathBuf,
     /// Seconds between looks at a running job's log.
     pub poll_millis: u64,
@@ -203,13 +205,7 @@ pub struct JobsConfig {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        Self {
-            // Relative to the working directory by default (like the agent host's database), so an
-            // unconfigured server starts without privileges.
-            db: "voice-jobs.sqlite".into(),
-            models_dir: "voice-models".into(),
-            poll_millis: 500,
-        }
+        Self { db: PathBuf::new(), models_dir: PathBuf::new(), poll_millis: 500 }
     }
 }
 

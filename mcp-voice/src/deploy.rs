@@ -78,7 +78,7 @@ fn newest(dir: &Path, pred: impl Fn(&str) -> bool) -> Option<PathBuf> {
 /// Find and check the checkpoint of model `name` in the model store.
 pub fn validate(s: &Voice, name: &str) -> Result<Checkpoint, ToolError> {
     check_file_name(name)?;
-    let root = s.config.jobs.models_dir.join(name);
+    let root = s.models_dir()?.join(name);
     if !root.is_dir() {
         return Err(bad(format!("there is no model '{name}'; list_voice_models shows the trained ones")));
     }

@@ -53,8 +53,12 @@ impl WatchLease {
 
 /// Wait until this server may watch `job` (or the job is over: `None`).
 pub async fn lease(s: &Voice, job: &str) -> Option<WatchLease> {
+    let Ok(dir) = s.models_dir() else {
+        tracing::warn!(job, "jobs.models_dir is not configured: this job is not watched");
+        return None;
+    };
     loop {
-        if let Some(l) = WatchLease::try_take(&s.config.jobs.models_dir, job) {
+        if let Some(l) = WatchLease::try_take(dir, job) {
             return Some(l);
         }
         if s.store.job(job).ok().flatten().is_none_or(|j| state::is_final(&j.state)) {
@@ -127,7 +131,7 @@ pub async fn start_local(s: &Arc<Voice>, spec: Spec) -> Result<JobRow, ToolError
         ));
     }
     let id = format!("vj-{}", &crate::extract::random_hex()[..12]);
-    let run_dir = s.config.jobs.models_dir.join(&id);
+    let run_dir = s.models_dir()?.join(&id);
     std::fs::create_dir_all(&run_dir).map_err(|e| ToolError::Failed(format!("{}: {e}", run_dir.display())))?;
     let run = run_dir.display().to_string();
     let dataset = spec.dataset.display().to_string();

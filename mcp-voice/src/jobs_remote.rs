@@ -91,6 +91,8 @@ pub async fn start(s: &Arc<Voice>, node: &str, spec: Spec, ctx: &CallCtx) -> Res
     if let Some(k) = cfg.env.keys().find(|k| !env_name_ok(k)) {
         return Err(ToolError::Failed(format!("trainer.env: '{k}' is not an environment variable name")));
     }
+    // The finished checkpoint comes home into the model store.
+    s.models_dir()?;
     let n = s.nodes.get(node).ok_or_else(|| ToolError::Invalid(format!("unknown node '{node}'")))?;
     let train_dir = n.train_dir.clone().ok_or_else(|| {
         ToolError::Invalid(format!("node {node} has no train_dir configured; it cannot run training jobs"))

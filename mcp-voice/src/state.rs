@@ -77,8 +77,10 @@ impl Voice {
         if !(0..=19).contains(&config.ffmpeg.nice) || !(0..=19).contains(&config.trainer.nice) {
             return Err("ffmpeg.nice and trainer.nice must lie between 0 and 19".into());
         }
-        std::fs::create_dir_all(&config.jobs.models_dir)
-            .map_err(|e| format!("jobs.models_dir {}: {e}", config.jobs.models_dir.display()))?;
+        if !config.jobs.models_dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(&config.jobs.models_dir)
+                .map_err(|e| format!("jobs.models_dir {}: {e}", config.jobs.models_dir.display()))?;
+        }
         let store =
             Arc::new(Store::open(&config.jobs.db).map_err(|e| format!("jobs.db {}: {e}", config.jobs.db.display()))?);
         // reqwest is built without a TLS provider of its own; use ring, as the other servers do.
@@ -103,6 +105,18 @@ impl Voice {
             http,
             stt,
         })
+    }
+
+    /// The model store, or why there is none.
+    pub fn models_dir(&self) -> Result<&std::path::Path, ToolError> {
+        let d = self.config.jobs.models_dir.as_path();
+        if d.as_os_str().is_empty() {
+            Err(ToolError::Failed(
+                "no model store is configured (jobs.models_dir); training and deploying need one".into(),
+            ))
+        } else {
+            Ok(d)
+        }
     }
 
     /// Use another STT engine (tests, or one built by the caller).

@@ -138,12 +138,18 @@ fn progress_from(json: &str) -> Progress {
 }
 
 impl Store {
+    /// Open (or create) the database at `path`; an empty path is an in-memory database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mut conn = if path.as_os_str().is_empty() {
+            Connection::open_in_memory()?
+        } else {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let c = Connection::open(path)?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c
+        };
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;

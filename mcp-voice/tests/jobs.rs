@@ -236,3 +236,27 @@ fn a_restarted_server_reattaches_to_the_running_trainer() {
     assert!(dead["error"].as_str().is_some_and(|e| e.contains("without an exit status")), "{dead}");
     third.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfigured_server_writes_nothing_and_says_what_training_needs() {
+    let lab = Lab::new();
+    let before = Lab::files(&lab.base);
+    let w = World::new(Voice::new(mcp_voice::config::Config::default()).expect("starts with defaults"));
+    let r = w.call("list_voice_models", json!({})).await.expect("list");
+    assert!(r.text.contains("No trained voice models"), "{}", r.text);
+    assert!(
+        common::outcome(&w.call("deploy_voice_model", json!({"model": "x"})).await)
+            .contains("deploy.tts_url is not configured")
+    );
+    // Roots, a trainer and a dataset, but no model store.
+    let ds = dataset(&lab, 2);
+    let mut cfg = lab.config();
+    cfg.jobs.models_dir = std::path::PathBuf::new();
+    cfg.jobs.db = std::path::PathBuf::new();
+    let w = World::new(Voice::new(cfg).expect("state"));
+    let got = common::outcome(&w.call("retrain_voice_model", json!({"dataset": ds})).await);
+    assert!(got.contains("no model store is configured"), "{got}");
+    let mut after = Lab::files(&lab.base);
+    after.retain(|f| !f.starts_with("work/dataset"));
+    assert_eq!(after, before, "no database, model store or job directory was created");
+}

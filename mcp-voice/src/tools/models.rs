@@ -67,7 +67,8 @@ async fn list_voice_models(s: Arc<Voice>, _a: ListArgs, _ctx: CallCtx) -> Result
     let models = tokio::task::spawn_blocking(move || -> Vec<ModelInfo> {
         let active = s2.store.active().ok().flatten().map(|a| a.model);
         let mut out = Vec::new();
-        let Ok(rd) = std::fs::read_dir(&s2.config.jobs.models_dir) else { return out };
+        let Ok(store) = s2.models_dir() else { return out };
+        let Ok(rd) = std::fs::read_dir(store) else { return out };
         let mut names: Vec<String> = rd
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
