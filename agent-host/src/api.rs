@@ -317,6 +317,8 @@ fn event_session(e: &Event) -> &str {
         | Event::ApprovalRequired { session_id, .. }
         | Event::ApprovalResolved { session_id, .. }
         | Event::Notice { session_id, .. }
+        | Event::Route { session_id, .. }
+        | Event::Cost { session_id, .. }
         | Event::Done { session_id, .. }
         | Event::Error { session_id, .. } => session_id,
     }
@@ -481,6 +483,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cluster", get(cluster))
         .route("/api/approvals", get(approvals))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
+        .merge(crate::intel_api::routes())
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/logout", post(logout))
         .route("/metrics", get(metrics))

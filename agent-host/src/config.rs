@@ -17,6 +17,10 @@ pub struct Config {
     pub llm: LlmConfig,
     pub agent: AgentConfig,
     pub store: StoreConfig,
+    pub routing: crate::router::RoutingConfig,
+    pub costs: crate::cost::CostConfig,
+    pub memory: crate::memory::MemoryConfig,
+    pub context: crate::context::ContextConfig,
     /// MCP servers to connect to (default: the four Jarvis servers, spawned over stdio).
     pub mcp: Vec<McpServerConfig>,
 }

@@ -1,0 +1,754 @@
+//! Features of a message the rules test: is it an action, about the live cluster, a follow-up, which tools
+//! it names. Word lists cover English plus common German, French and Spanish verbs, and tolerate one
+//! swapped, missing or extra letter in a verb ("stpo", "restrat", "shutdwon").
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::Target;
+
+/// What the rules look at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Features {
+    /// The message, lower-case.
+    pub text: String,
+    pub words: Vec<String>,
+    pub action: bool,
+    pub cluster: bool,
+    pub follow_up: bool,
+    /// Who answered the previous message of the session.
+    pub previous: Option<Target>,
+}
+
+const VERBS: &[&str] = &[
+    "start",
+    "stop",
+    "shutdown",
+    "shut",
+    "reboot",
+    "restart",
+    "suspend",
+    "resume",
+    "pause",
+    "unpause",
+    "hibernate",
+    "migrate",
+    "snapshot",
+    "rollback",
+    "revert",
+    "delete",
+    "remove",
+    "destroy",
+    "backup",
+    "wake",
+    "boot",
+    "poweroff",
+    "kill",
+    "clone",
+    "create",
+    "resize",
+    "download",
+    "copy",
+    "transfer",
+    "deploy",
+    "retrain",
+    "upgrade",
+    "restore",
+    "install",
+    "mount",
+    "unmount",
+    "enable",
+    "disable",
+    "evacuate",
+    "drain",
+    "execute",
+    "run",
+    "move",
+    "update",
+    "apply",
+    "add",
+    "increase",
+    "decrease",
+    "set",
+    "trigger",
+    "schedule",
+    "purge",
+    "prune",
+    "extract",
+    "prepare",
+    "fence",
+    // German
+    "starte",
+    "starten",
+    "stoppe",
+    "stoppen",
+    "neustarten",
+    "herunterfahren",
+    "migriere",
+    "migrieren",
+    "verschiebe",
+    "lösche",
+    "löschen",
+    "sichere",
+    "sichern",
+    "erstelle",
+    "erstellen",
+    "führe",
+    "ausführen",
+    "fahre",
+    "fahr",
+    // French
+    "démarre",
+    "démarrer",
+    "lance",
+    "lancer",
+    "arrête",
+    "arrêter",
+    "redémarre",
+    "redémarrer",
+    "éteins",
+    "éteindre",
+    "supprime",
+    "supprimer",
+    "sauvegarde",
+    "sauvegarder",
+    "migre",
+    "migrer",
+    "crée",
+    "créer",
+    // Spanish
+    "reinicia",
+    "reiniciar",
+    "apaga",
+    "apagar",
+    "enciende",
+    "encender",
+    "inicia",
+    "iniciar",
+    "detén",
+    "detener",
+    "borra",
+    "elimina",
+    "migra",
+    "arranca",
+];
+
+const PHRASAL: &[&str] = &[
+    "shut down",
+    "power off",
+    "power on",
+    "power down",
+    "power up",
+    "turn off",
+    "turn on",
+    "spin up",
+    "spin down",
+    "bring up",
+    "bring down",
+    "take a snapshot",
+    "make a snapshot",
+    "roll back",
+    "back up",
+    "kick off",
+    "neu starten",
+    "fahr runter",
+    "fahre runter",
+    "mach einen snapshot",
+    "fais un snapshot",
+];
+
+/// Words that are close to a verb but are not typos of it.
+const NOT_TYPOS: &[&str] = &[
+    "smart",
+    "state",
+    "stat",
+    "stats",
+    "step",
+    "stops",
+    "starts",
+    "star",
+    "tart",
+    "rerun",
+    "ran",
+    "rub",
+    "runs",
+    "sets",
+    "setup",
+    "mover",
+    "cone",
+    "stole",
+    "store",
+    "stores",
+    "boots",
+    "boat",
+    "most",
+    "host",
+    "post",
+    "bot",
+    "ads",
+    "dad",
+    "odd",
+    "skill",
+    "still",
+    "make",
+    "take",
+    "bake",
+    "remote",
+    "removed",
+    "deleted",
+    "created",
+    "creates",
+    "dates",
+    "rated",
+    "migrated",
+    "restored",
+    "stared",
+    "shared",
+    "upload",
+    "uploads",
+    "reload",
+    "started",
+    "stopped",
+    "restarted",
+    "rebooted",
+    "updated",
+    "updates",
+    "moved",
+    "killed",
+    "added",
+    "scheduled",
+    "backups",
+    "snapshots",
+    "starting",
+    "stopping",
+    "running",
+    "copies",
+    "apple",
+    "sets",
+    "seat",
+    "sent",
+    "reset",
+];
+
+const GUEST_NOUNS: &[&str] = &[
+    "vm",
+    "vms",
+    "ct",
+    "cts",
+    "container",
+    "containers",
+    "guest",
+    "guests",
+    "lxc",
+    "qemu",
+    "machine",
+    "machines",
+    "instance",
+    "instances",
+    "vmid",
+    "conteneur",
+    "conteneurs",
+    "maschine",
+    "maschinen",
+    "máquina",
+    "contenedor",
+];
+
+const INFRA_NOUNS: &[&str] = &[
+    "node",
+    "nodes",
+    "host",
+    "hosts",
+    "cluster",
+    "snapshot",
+    "snapshots",
+    "backup",
+    "backups",
+    "storage",
+    "storages",
+    "pool",
+    "pools",
+    "datastore",
+    "service",
+    "services",
+    "disk",
+    "disks",
+    "task",
+    "tasks",
+    "ha",
+    "zfs",
+    "ceph",
+    "replication",
+    "quorum",
+    "nic",
+    "bridge",
+    "vmbr0",
+    "vzdump",
+    "pbs",
+    "dataset",
+    "voice",
+    "nœud",
+    "nœuds",
+    "knoten",
+    "speicher",
+    "sauvegardes",
+    "lvm",
+    "nfs",
+];
+
+/// Writing and chatting requests: not about the cluster unless a guest or node is named.
+const CREATIVE: &[&str] = &[
+    "write a",
+    "write me",
+    "draft",
+    "poem",
+    "limerick",
+    "haiku",
+    "joke",
+    "story",
+    "email",
+    "regex",
+    "one-liner",
+    "translate",
+    "rewrite",
+    "motivational",
+    "checklist for",
+];
+
+/// Letter-digit words that are not host names.
+const NOT_HOSTS: &[&str] =
+    &["ipv4", "ipv6", "x86", "arm64", "h264", "h265", "mp3", "mp4", "k8s", "utf8", "sha256", "o200k"];
+
+const STATE_WORDS: &[&str] = &[
+    "status",
+    "running",
+    "stopped",
+    "up",
+    "down",
+    "online",
+    "offline",
+    "load",
+    "cpu",
+    "ram",
+    "memory",
+    "usage",
+    "space",
+    "free",
+    "full",
+    "uptime",
+    "temperature",
+    "temperatures",
+    "temps",
+    "hot",
+    "health",
+    "healthy",
+    "errors",
+    "error",
+    "logs",
+    "log",
+    "failed",
+    "failing",
+    "latest",
+    "last",
+    "current",
+    "currently",
+    "now",
+    "iowait",
+    "traffic",
+    "bandwidth",
+    "latency",
+    "left",
+    "used",
+    "size",
+    "degraded",
+    "version",
+    "alive",
+    "responding",
+    "pending",
+    "config",
+    "configuration",
+    "ip",
+    "address",
+    "mac",
+    "old",
+    "oldest",
+    "newest",
+    "biggest",
+    "consuming",
+    "eating",
+    "hogging",
+];
+
+/// Words that ask to see the current state.
+const QUESTION_CUES: &[&str] = &[
+    "which",
+    "how many",
+    "how much",
+    "list",
+    "show",
+    "check",
+    "status",
+    "zeig",
+    "wie viel",
+    "quelle",
+    "quels",
+    "combien",
+    "cuántos",
+    "where is",
+    "where are",
+];
+
+/// "How do I …" and friends: general knowledge unless a specific guest or node is named.
+const KNOWLEDGE: &[&str] = &[
+    "how do i",
+    "how do you",
+    "how to",
+    "how can i",
+    "how should i",
+    "what is a",
+    "what's a",
+    "what are",
+    "what is the difference",
+    "what's the difference",
+    "difference between",
+    "explain",
+    "should i",
+    "is it safe to",
+    "is it better",
+    "why would",
+    "why do people",
+    "in general",
+    "best practice",
+    "pros and cons",
+    "what does",
+    "can i ",
+    "recommend",
+    "tutorial",
+    "what happens when",
+    "how does",
+    "wie funktioniert",
+    "c'est quoi",
+    "qu'est-ce",
+    "was ist",
+    "when should",
+    "tips",
+    "advice",
+    "compare",
+    "vs ",
+];
+
+const COMMAND_WORDS: &[&str] = &[
+    "ssh",
+    "shell",
+    "command",
+    "commands",
+    "terminal",
+    "cli",
+    "journalctl",
+    "systemctl",
+    "dmesg",
+    "smartctl",
+    "zpool",
+    "lsblk",
+    "df",
+    "du",
+    "apt",
+    "pvesm",
+    "qm",
+    "pct",
+    "pveversion",
+    "iostat",
+    "htop",
+    "free -h",
+    "free -m",
+    "ip a",
+    "ip addr",
+    "ping",
+    "traceroute",
+    "sensors",
+    "pvecm",
+    "pveperf",
+    "tail",
+];
+
+static NODE_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(pve\d*[a-z0-9-]*|proxmox\d+|node\s*\d+|nuc\d*|hv\d+)\b").expect("static regex"));
+static VMID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[1-9]\d{2,5}$").expect("static regex"));
+static HOSTNAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b[a-z][a-z0-9]*-[a-z0-9-]*[0-9a-z]\b|\b[a-z]+\d+\b").expect("static regex"));
+static IP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\d{1,3}(\.\d{1,3}){3}\b").expect("static regex"));
+const KNOWN_APPS: &[&str] = &[
+    "plex",
+    "jellyfin",
+    "nextcloud",
+    "pihole",
+    "pi-hole",
+    "homeassistant",
+    "home-assistant",
+    "gitlab",
+    "gitea",
+    "unifi",
+    "grafana",
+    "prometheus",
+    "opnsense",
+    "pfsense",
+    "truenas",
+    "k3s",
+    "nginx",
+    "traefik",
+    "wireguard",
+    "vaultwarden",
+    "postgres",
+    "mariadb",
+    "minio",
+    "immich",
+    "paperless",
+    "win11",
+    "frigate",
+    "mqtt",
+    "zigbee2mqtt",
+    "adguard",
+    "jenkins",
+];
+
+const SMALL_TALK: &[&str] = &[
+    "thanks",
+    "thank you",
+    "thx",
+    "cheers",
+    "great",
+    "perfect",
+    "nice",
+    "cool",
+    "lol",
+    "haha",
+    "good job",
+    "well done",
+    "awesome",
+    "brilliant",
+    "danke",
+    "merci",
+    "gracias",
+    "ok thanks",
+    "good night",
+    "bye",
+];
+
+const FOLLOW_UP_STARTS: &[&str] = &[
+    "and ",
+    "also",
+    "what about",
+    "how about",
+    "same for",
+    "same ",
+    "then ",
+    "ok ",
+    "okay",
+    "yes",
+    "yep",
+    "sure",
+    "go ahead",
+    "do it",
+    "now ",
+    "why",
+    "how come",
+    "really",
+    "is it",
+    "are they",
+    "what else",
+    "anything else",
+    "more detail",
+    "details",
+    "which one",
+    "the other",
+    "both",
+    "und ",
+    "et ",
+    "y ",
+    "next",
+    "continue",
+    "again",
+    "proceed",
+    "what caused",
+    "when did",
+];
+
+const REFERENCES: &[&str] =
+    &["it", "that", "those", "them", "this one", "that one", "the same", "there", "its", "they"];
+
+fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\'' || c == '.'))
+        .map(|w| w.trim_matches(|c| c == '.' || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// One swapped pair, or one missing or extra letter (no substitutions: "smart" is not "start").
+fn near(word: &str, verb: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (word.chars().collect(), verb.chars().collect());
+    if a == b {
+        return true;
+    }
+    if b.len() < 4 {
+        return false;
+    }
+    if a.len() == b.len() {
+        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        return diff.len() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]];
+    }
+    let (long, short) = if a.len() > b.len() { (&a, &b) } else { (&b, &a) };
+    if long.len() != short.len() + 1 {
+        return false;
+    }
+    (0..long.len()).any(|skip| long.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c).eq(short.iter()))
+}
+
+fn has_phrase(text: &str, words: &[String], phrase: &str) -> bool {
+    if phrase.contains(' ') {
+        return format!(" {} ", words.join(" ")).contains(&format!(" {} ", phrase.trim())) || text.contains(phrase);
+    }
+    words.iter().any(|w| w == phrase)
+}
+
+impl Features {
+    /// Whole-word (or whole-phrase) match, case-insensitive.
+    pub fn contains_phrase(&self, phrase: &str) -> bool {
+        has_phrase(&self.text, &self.words, &phrase.to_lowercase())
+    }
+
+    /// Whether the message asks for what `tool` does.
+    pub fn mentions_tool(&self, tool: &str) -> bool {
+        let tool = tool.to_lowercase();
+        if self.text.contains(&tool) || self.contains_phrase(&tool.replace('_', " ")) {
+            return true;
+        }
+        let triggers: &[&str] = match tool.as_str() {
+            "run_node_command" => COMMAND_WORDS,
+            "node_temperatures" => &["temperature", "temperatures", "temps", "hot", "sensors", "thermal"],
+            "list_backups" | "backup_guest" => &["backup", "backups", "vzdump", "pbs"],
+            "create_snapshot" | "list_snapshots" | "rollback_snapshot" | "delete_snapshot" => {
+                &["snapshot", "snapshots"]
+            }
+            "migrate_guest" => &["migrate", "migration", "move"],
+            "download_file" => &["download", "iso", "template"],
+            "restart_service" => &["service", "systemctl", "daemon"],
+            _ => &[],
+        };
+        triggers.iter().any(|t| self.contains_phrase(t))
+    }
+
+    /// Features of `text`, given who answered the session's previous message.
+    pub fn of(text: &str, previous: Option<Target>) -> Features {
+        let lower = text.to_lowercase();
+        let words = tokens(&lower);
+        let phrase = |p: &str| has_phrase(&lower, &words, p);
+        let is_id = |w: &str| VMID.is_match(w);
+        let specific_guest = words.iter().enumerate().any(|(i, w)| {
+            is_id(w)
+                && i > 0
+                && (GUEST_NOUNS.contains(&words[i - 1].as_str()) || VERBS.contains(&words[i - 1].as_str()))
+        }) || words.iter().any(|w| {
+            w.strip_prefix("vm")
+                .or_else(|| w.strip_prefix("ct"))
+                .is_some_and(|d| d.len() >= 3 && d.chars().all(|c| c.is_ascii_digit()))
+        });
+        let bare_number = words.iter().any(|w| is_id(w));
+        let node = NODE_NAME.is_match(&lower);
+        let ip = IP.is_match(&lower);
+        let app = words.iter().any(|w| KNOWN_APPS.contains(&w.as_str()));
+        let named_host = HOSTNAME.find_iter(&lower).any(|m| {
+            m.as_str().chars().any(|c| c.is_ascii_digit()) && m.as_str().len() >= 4 && !NOT_HOSTS.contains(&m.as_str())
+        });
+        // Storage ids such as local-zfs, local-lvm, pbs-nas.
+        let storage_id = words.iter().any(|w| {
+            w.contains('-')
+                && ["local", "pbs", "nfs", "ceph", "zfs", "lvm", "nas", "backup"]
+                    .iter()
+                    .any(|p| w.split('-').any(|x| x == *p))
+        });
+        let parts: Vec<&str> = words.iter().flat_map(|w| w.split('-')).collect();
+        let specific = specific_guest || node || ip || named_host || app || storage_id;
+        let guest_noun = parts.iter().any(|w| GUEST_NOUNS.contains(w));
+        let infra_noun = parts.iter().any(|w| INFRA_NOUNS.contains(w));
+        let creative = CREATIVE.iter().any(|k| lower.contains(k));
+        let knowledge = (KNOWLEDGE.iter().any(|k| lower.contains(k)) && !lower.starts_with("can you")) || creative;
+        // "My backup storage is …", "always snapshot before …": a statement to remember, not a request.
+        let statement = !crate::memory::extract::from_user_message(text).is_empty();
+        let deictic = [
+            "my ",
+            "our ",
+            "the cluster",
+            "this cluster",
+            "all ",
+            "every ",
+            "any ",
+            "currently",
+            "right now",
+            "at the moment",
+            "today",
+            "tonight",
+            "last night",
+            "this week",
+            "yesterday",
+            "do we",
+            "we have",
+        ]
+        .iter()
+        .any(|d| lower.contains(d));
+        let listing = QUESTION_CUES.iter().any(|q| phrase(q));
+        let state = words.iter().any(|w| STATE_WORDS.contains(&w.as_str()));
+
+        // A verb, exact or with one slip of the keyboard, or a phrasal verb.
+        let verb = words.iter().any(|w| {
+            VERBS.contains(&w.as_str())
+                || (!NOT_TYPOS.contains(&w.as_str()) && w.chars().count() >= 4 && VERBS.iter().any(|v| near(w, v)))
+        }) || PHRASAL.iter().any(|p| lower.contains(p));
+        let target = specific || bare_number || guest_noun || infra_noun;
+        let command =
+            COMMAND_WORDS.iter().any(|c| phrase(c)) && (phrase("run") || phrase("execute") || phrase("ssh") || node);
+        let general = knowledge && !(specific_guest || node);
+        let action = !statement && ((verb && target && !general) || command);
+        let cluster = !statement
+            && (action
+                || (specific && !general)
+                || (bare_number && state && !knowledge)
+                || (!knowledge && (guest_noun || infra_noun) && (state || deictic || listing)));
+
+        let small_talk = SMALL_TALK.iter().any(|s| {
+            let t = lower.trim_end_matches(['!', '.', ' ']);
+            t == *s || t.starts_with(&format!("{s} ")) || t.starts_with(&format!("{s},"))
+        });
+        let summary =
+            ["summar", "recap", "tl;dr", "tldr", "sum up", "zusammenfass", "résum"].iter().any(|s| lower.contains(s));
+        let follows = FOLLOW_UP_STARTS.iter().any(|s| lower.starts_with(s))
+            || REFERENCES.iter().any(|r| phrase(r))
+            || words.len() <= 3;
+        let follow_up = previous.is_some() && words.len() <= 12 && follows && !small_talk && !summary && !knowledge;
+        Features { text: lower, words, action, cluster, follow_up, previous }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_one_swap_or_one_letter_off() {
+        assert!(near("stpo", "stop"));
+        assert!(near("restrat", "restart"));
+        assert!(near("shutdwon", "shutdown"));
+        assert!(near("rebot", "reboot"));
+        assert!(!near("smart", "start"));
+    }
+
+    #[test]
+    fn actions_need_a_target_and_general_questions_are_not_actions() {
+        assert!(Features::of("stop vm 101", None).action);
+        assert!(Features::of("pls restrat the plex container", None).action);
+        assert!(Features::of("Starte bitte VM 204 neu", None).action);
+        assert!(!Features::of("how do I stop a VM in Proxmox?", None).action);
+        assert!(!Features::of("tell me a joke", None).action);
+    }
+}
