@@ -398,6 +398,12 @@ async fn client(s: AppState, socket: WebSocket) {
                 reply(json!({"type": "joined", "session_id": session_id}));
             }
             ClientMsg::Send { text, session_id } => {
+                // A turn that already sent `done` may still be handing over its last events: let it finish.
+                if let Some((h, _)) = turn.as_mut()
+                    && !h.is_finished()
+                {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), h).await;
+                }
                 if turn.as_ref().is_some_and(|(h, _)| !h.is_finished()) {
                     reply(json!({"type": "error", "message": "a turn is still running; wait or cancel it"}));
                     continue;

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod classify;
+mod lexicon;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -216,6 +216,12 @@ impl Agent {
                 json!({"session": session, "usage": usage, "cost_usd": cost, "timing": timing, "route": route}),
             )
             .await?;
+        if let Err(e) = intel.remember_exchange(session, text, &answer).await {
+            tracing::warn!(error = %e, "cannot store the exchange");
+        }
+        intel.summarise_later(session);
+        // Everything slow happens before `done`, so a client may send its next message as soon as it sees it.
+        let summary = intel.cost_summary().await;
         let _ = tx.send(Event::Done {
             session_id: sid.clone(),
             usage,
@@ -226,11 +232,7 @@ impl Agent {
             model: plan.model.as_ref().map(|m| m.model.clone()),
             route: Some(route),
         });
-        let _ = tx.send(Event::Cost { session_id: sid, summary: intel.cost_summary().await });
-        if let Err(e) = intel.remember_exchange(session, text, &answer).await {
-            tracing::warn!(error = %e, "cannot store the exchange");
-        }
-        intel.summarise_later(session);
+        let _ = tx.send(Event::Cost { session_id: sid, summary });
         Ok(())
     }
 }
