@@ -55,8 +55,10 @@ static PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[\s(`'\x22=])(/(?:[A-Za-z0-9._+-]+/?)+)").expect("static regex"));
 static UPID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"UPID:[A-Za-z0-9:._@!~-]+").expect("static regex"));
 static ERROR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)((?:TASK ERROR|error|failed|unable to|cannot|can't|timeout|no space left)[^\n.;]{0,100})")
-        .expect("static regex")
+    Regex::new(
+        r"(?i)((?:TASK ERROR|error|failed|unable to|cannot|can't|timeout|no space left)(?:[^\n.;]|\.[^\s.;]){0,100})",
+    )
+    .expect("static regex")
 });
 
 /// Entities in `text`, in order of appearance, without duplicates.
@@ -150,10 +152,10 @@ pub fn block(entities: &[Entity]) -> String {
         }
     }
     if let Some(last) = entities.iter().rev().find(|e| e.kind == Kind::Vmid) {
-        out.push_str(&format!("- The guest discussed most recently (\"that VM\"): {}\n", last.value));
+        out.push_str(&format!("- Most recent guest (\"that VM\"): {}\n", last.value));
     }
     if let Some(last) = entities.iter().rev().find(|e| e.kind == Kind::Node) {
-        out.push_str(&format!("- The node discussed most recently: {}\n", last.value));
+        out.push_str(&format!("- Most recent node: {}\n", last.value));
     }
     out
 }

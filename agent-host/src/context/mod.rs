@@ -217,6 +217,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_replayed_summary_loses_no_entity_and_its_invention_is_dropped() {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/context/replay.json")).expect("fixture");
+        let source_text: String = fixture["conversation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let source = entities::extract(&source_text);
+        let (clean, invented) = entities::verify_summary(fixture["summary"].as_str().unwrap_or_default(), &source);
+        assert_eq!(invented.iter().map(|e| e.value.as_str()).collect::<Vec<_>>(), ["215"]);
+        let seen = format!("{clean}\n{}", entities::block(&entities::merge(&[], &source, 24)));
+        let lost: Vec<&Entity> = source.iter().filter(|e| !entities::present(&seen, e)).collect();
+        assert!(lost.is_empty(), "{lost:?}");
+        assert!(!seen.contains("215"));
+    }
+
+    #[test]
     fn tokens_are_counted_with_a_real_bpe() {
         assert_eq!(count_tokens("hello world"), 2);
         assert!(count_tokens("UPID:pve1:0000A1B2:0012F3C4:6560F00D:vzdump:204:root@pam:") > 10);
