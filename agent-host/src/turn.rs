@@ -178,6 +178,15 @@ impl Agent {
                 break;
             }
             let mut results = Vec::new();
+            if !plan.decision.tools {
+                // Offered no tools, it called some anyway: nothing runs.
+                let note = "The model that answers now has no tools; its tool call was not run.".to_string();
+                let _ = tx.send(Event::Notice { session_id: sid.clone(), text: note.clone() });
+                for (id, _, _) in &calls {
+                    results.push(json!({"type": "tool_result", "tool_use_id": id, "content": note, "is_error": true}));
+                }
+                calls.clear();
+            }
             for (id, name, input) in calls {
                 let (content, is_error) =
                     self.run_tool(session, &id, &name, input, &tools, &mut tainted, tx, cancel).await;

@@ -165,3 +165,23 @@ async fn routing_rules_can_be_read_and_replaced_over_rest() {
     let r = s.http.put(&url).json(&good).send().await.expect("put");
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_call_from_a_model_offered_no_tools_is_never_run() {
+    let s = stack_with(
+        Script::new()
+            .turn(Turn::tool_call("stop_guest", json!({"vmid": 107})))
+            .turn(Turn::text("My apologies, sir.").when_tool_result()),
+        |t| t,
+        with_local,
+    )
+    .await;
+    let mut ws = s.ws().await;
+    ws.send(json!({"type": "send", "text": "tell me a joke"})).await;
+    let msgs = ws.until("cost").await;
+    assert_eq!(of_type(&msgs, "route")[0]["provider"], "local");
+    assert!(of_type(&msgs, "approval_required").is_empty() && of_type(&msgs, "tool_start").is_empty());
+    assert!(of_type(&msgs, "notice").iter().any(|n| n["text"].as_str().is_some_and(|t| t.contains("was not run"))));
+    assert_eq!(s.guest_status(107).await, "running");
+    assert!(s.sim_writes().await.is_empty());
+}

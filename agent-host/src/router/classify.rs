@@ -120,7 +120,18 @@ impl Features {
                     .any(|p| w.split('-').any(|x| x == *p))
         });
         let parts: Vec<&str> = words.iter().flat_map(|w| w.split('-')).collect();
-        let specific = specific_guest || node || ip || named_host || app || storage_id;
+        // Files and projects: README.md, /etc/pve/storage.cfg, "the infra project".
+        let file = words.iter().any(|w| {
+            w == "readme"
+                || w.starts_with('/')
+                || w.rsplit_once('.').is_some_and(|(stem, ext)| {
+                    !stem.is_empty()
+                        && ["md", "conf", "cfg", "yaml", "yml", "toml", "json", "log", "sh", "py", "rs", "txt"]
+                            .contains(&ext)
+                })
+        }) || (phrase("project") || phrase("repo") || phrase("repository"))
+            && !lower.contains("project management");
+        let specific = specific_guest || node || ip || named_host || app || storage_id || file;
         let guest_noun = parts.iter().any(|w| GUEST_NOUNS.contains(w));
         let infra_noun = parts.iter().any(|w| INFRA_NOUNS.contains(w));
         let creative = CREATIVE.iter().any(|k| lower.contains(k));
@@ -159,7 +170,7 @@ impl Features {
         let target = specific || bare_number || guest_noun || infra_noun;
         let command =
             COMMAND_WORDS.iter().any(|c| phrase(c)) && (phrase("run") || phrase("execute") || phrase("ssh") || node);
-        let general = knowledge && !(specific_guest || node);
+        let general = knowledge && !(specific_guest || node || file);
         let action = !statement && ((verb && target && !general) || command);
         let cluster = !statement
             && (action
