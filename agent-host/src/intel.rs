@@ -60,6 +60,8 @@ pub struct Intel {
     /// The Claude model that prices `saved_usd`.
     pub reference_model: String,
     rules: RwLock<Vec<Rule>>,
+    /// Node and guest names of the cluster (lower-case), so "restart atlas" is recognised.
+    names: RwLock<Vec<String>>,
     store: Store,
     inflight: InFlight,
 }
@@ -126,6 +128,7 @@ impl Intel {
             costs: Costs::new(store.clone(), costs),
             health: Health::default(),
             rules: RwLock::new(rules),
+            names: RwLock::default(),
             store,
             inflight: InFlight::default(),
         }
@@ -144,6 +147,24 @@ impl Intel {
             *r = rules.clone();
         }
         Ok(rules)
+    }
+
+    /// Takes node and guest names from a `pve://cluster/snapshot` document.
+    pub fn learn_names(&self, snapshot: &Value) {
+        let mut names: Vec<String> = Vec::new();
+        for c in snapshot["clusters"].as_array().into_iter().flatten() {
+            for n in c["nodes"].as_array().into_iter().flatten() {
+                names.extend(n["node"].as_str().map(str::to_lowercase));
+            }
+            for g in c["guests"].as_array().into_iter().flatten() {
+                names.extend(g["name"].as_str().map(str::to_lowercase));
+            }
+        }
+        names.sort();
+        names.dedup();
+        if let Ok(mut n) = self.names.write() {
+            *n = names;
+        }
     }
 
     fn model_of(&self, t: Target) -> Option<&Model> {
@@ -185,7 +206,8 @@ impl Intel {
 
     /// Routes one user message of `session`.
     pub async fn route(&self, session: &str, text: &str) -> Plan {
-        let features = Features::of(text, self.previous(session).await);
+        let names = self.names.read().map(|n| n.clone()).unwrap_or_default();
+        let features = Features::with_names(text, self.previous(session).await, &names);
         if !self.routing.enabled {
             let t = if self.anthropic.is_some() { Target::Anthropic } else { Target::Local };
             let d = Decision {

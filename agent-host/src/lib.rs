@@ -144,6 +144,19 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let (cluster_tx, cluster) = tokio::sync::watch::channel(None);
     tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
     tokio::spawn(intel.memory.clone().run_cleanup(stop.clone()));
+    let (mut names_rx, names_intel, names_stop) = (cluster.clone(), intel.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let snap = names_rx.borrow_and_update().clone();
+            if let Some(v) = snap {
+                names_intel.learn_names(&v);
+            }
+            tokio::select! {
+                r = names_rx.changed() => if r.is_err() { return },
+                _ = names_stop.cancelled() => return,
+            }
+        }
+    });
     let state = api::AppState {
         agent: agent.clone(),
         auth,

@@ -92,6 +92,11 @@ impl Features {
 
     /// Features of `text`, given who answered the session's previous message.
     pub fn of(text: &str, previous: Option<Target>) -> Features {
+        Self::with_names(text, previous, &[])
+    }
+
+    /// [`Features::of`], also recognising this cluster's node and guest names (lower-case) as entities.
+    pub fn with_names(text: &str, previous: Option<Target>, names: &[String]) -> Features {
         let lower = text.to_lowercase();
         let words = tokens(&lower);
         let phrase = |p: &str| has_phrase(&lower, &words, p);
@@ -131,7 +136,8 @@ impl Features {
                 })
         }) || (phrase("project") || phrase("repo") || phrase("repository"))
             && !lower.contains("project management");
-        let specific = specific_guest || node || ip || named_host || app || storage_id || file;
+        let known = names.iter().any(|n| n.len() >= 3 && has_phrase(&lower, &words, n));
+        let specific = specific_guest || node || ip || named_host || app || storage_id || file || known;
         let guest_noun = parts.iter().any(|w| GUEST_NOUNS.contains(w));
         let infra_noun = parts.iter().any(|w| INFRA_NOUNS.contains(w));
         let creative = CREATIVE.iter().any(|k| lower.contains(k));

@@ -72,3 +72,12 @@ fn rules_are_data_evaluated_in_order_and_cannot_send_actions_to_a_toolless_model
     }];
     assert!(validate(&bad).is_err());
 }
+
+#[test]
+fn the_clusters_own_node_and_guest_names_count_as_entities() {
+    let names = vec!["atlas".to_string(), "media-box".to_string()];
+    let f = Features::with_names("restart atlas please", None, &names);
+    assert!(f.action && f.cluster);
+    assert!(!Features::of("restart atlas please", None).cluster);
+    assert!(Features::with_names("is media-box up?", None, &names).cluster);
+}
