@@ -287,7 +287,7 @@ impl Agent {
         self.store
             .add_message(session, NewMessage { role: "user".into(), content: user_content, ..Default::default() })
             .await?;
-        if let Some(intel) = self.intel.clone() {
+        if let Some(intel) = self.intel.clone().filter(|_| self.llm.is_some()) {
             return self.routed_turn(&intel, session, text, tx, cancel, received).await;
         }
         let Some(llm) = self.llm.clone() else {
