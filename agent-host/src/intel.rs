@@ -294,6 +294,9 @@ impl Intel {
             if let Err(e) = me.summarise_now(&session).await {
                 tracing::warn!(session, error = %e, "summary failed");
             }
+            if let Err(e) = me.session_summary(&session).await {
+                tracing::warn!(session, error = %e, "session summary failed");
+            }
             me.inflight.end(&session);
         });
     }
@@ -342,6 +345,42 @@ impl Intel {
             Some(e) => Err(e.into()),
             None => Ok(false),
         }
+    }
+
+    /// Refreshes the session's summary memory with the local model every `session_summary_every` new
+    /// messages (folding the new ones into the previous summary). Returns whether it wrote one.
+    pub async fn session_summary(&self, session: &str) -> anyhow::Result<bool> {
+        let every = self.memory.cfg.session_summary_every;
+        let Some(local) = self.local.as_ref().filter(|_| every > 0) else { return Ok(false) };
+        let key = format!("memory.session_summary.{session}");
+        let (upto, text) = match self.store.setting(&key).await? {
+            Some(v) => serde_json::from_str::<(i64, String)>(&v).unwrap_or_default(),
+            None => (0, String::new()),
+        };
+        let new: Vec<(i64, Message)> = self
+            .store
+            .messages(session)
+            .await?
+            .into_iter()
+            .filter(|m| m.id > upto)
+            .filter_map(|m| crate::agent::to_llm(&m.role, &m.content).map(|x| (m.id, x)))
+            .collect();
+        if new.len() < every {
+            return Ok(false);
+        }
+        let prev = Summary { upto_id: upto, text, entities: Vec::new() };
+        let (s, _) = context::summarise(local.provider.as_ref(), &local.model, &prev, &new, &self.context).await?;
+        self.store.set_setting(&key, &serde_json::to_string(&(s.upto_id, s.text.clone()))?).await?;
+        let mem = NewMemory {
+            tier: Tier::Conversation,
+            kind: "summary".into(),
+            text: format!("Session summary: {}", s.text),
+            key: format!("session:{session}"),
+            source: "summary:local".into(),
+            session_id: Some(session.to_string()),
+        };
+        self.memory.add(mem, crate::memory::now()).await?;
+        Ok(true)
     }
 
     /// Preferences and facts the operator stated in `text` (their own message), de-duplicated.

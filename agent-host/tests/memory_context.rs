@@ -213,6 +213,11 @@ async fn forty_messages_later_that_vm_still_resolves() {
     assert!(sys.contains("10.0.0.42") && sys.contains("/var/lib/vz/images/204") && sys.contains("pve2"), "{sys}");
     assert!(!sys.contains("999"), "an invented VMID never reaches the prompt: {sys}");
     assert!(reqs.iter().any(|r| r.system().contains("You compress")), "the summariser ran");
+    let convo = s.get("/api/memory?tier=conversation&limit=200").await;
+    let summaries: Vec<&Value> =
+        convo["memories"].as_array().into_iter().flatten().filter(|m| m["kind"] == "summary").collect();
+    assert_eq!(summaries.len(), 1, "one summary memory per session, updated in place: {convo}");
+    assert!(summaries[0]["text"].as_str().is_some_and(|t| t.contains("VM 204") && !t.contains("999")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

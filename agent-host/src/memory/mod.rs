@@ -39,6 +39,9 @@ pub struct MemoryConfig {
     pub cleanup_interval_secs: u64,
     /// Run `VACUUM` after this many clean-ups (0 = never).
     pub vacuum_every: u32,
+    /// Every this many new messages of a session, the local model (only it: this never costs money)
+    /// refreshes the session's summary memory (0 = only when the context window overflows).
+    pub session_summary_every: usize,
 }
 
 impl Default for MemoryConfig {
@@ -54,6 +57,7 @@ impl Default for MemoryConfig {
             local_budget_share: 0.5,
             cleanup_interval_secs: 3600,
             vacuum_every: 24,
+            session_summary_every: 12,
         }
     }
 }
