@@ -86,6 +86,8 @@ pub enum Event {
     Cost {
         session_id: String,
         summary: Value,
+        /// USD of this session so far.
+        session_usd: f64,
     },
     Done {
         session_id: String,

@@ -113,6 +113,31 @@ impl Costs {
             .await
     }
 
+    /// Puts a turn's tokens and cost on the session's newest assistant message (cost per message).
+    pub async fn attach_to_last_message(
+        &self,
+        session: &str,
+        usage: Usage,
+        usd: Option<f64>,
+    ) -> Result<(), StoreError> {
+        let s = session.to_string();
+        self.store
+            .with(move |c| {
+                c.execute(
+                    "UPDATE messages SET input_tokens = ?2, output_tokens = ?3, cost_usd = ?4 WHERE id =
+                       (SELECT MAX(id) FROM messages WHERE session_id = ?1 AND role = 'assistant')",
+                    params![
+                        s,
+                        (usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens) as i64,
+                        usage.output_tokens as i64,
+                        usd.unwrap_or(0.0)
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     /// USD spent in `[from, to)`: model requests plus [`extra_cost_sources`].
     pub async fn spent(&self, from: i64, to: i64) -> Result<f64, StoreError> {
         self.store

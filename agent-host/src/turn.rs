@@ -209,6 +209,10 @@ impl Agent {
         }
         let notices = intel.account(session, &plan, &total).await;
         let cost = plan.model.as_ref().and_then(|m| intel.costs.prices.cost(&m.model, &total));
+        if let Err(e) = intel.costs.attach_to_last_message(session, total, cost).await {
+            tracing::warn!(error = %e, "cannot record the message cost");
+        }
+        let session_usd = intel.costs.session_usd(session).await.unwrap_or(0.0);
         for n in notices {
             let _ = tx.send(Event::Notice { session_id: sid.clone(), text: n });
         }
@@ -241,7 +245,7 @@ impl Agent {
             model: plan.model.as_ref().map(|m| m.model.clone()),
             route: Some(route),
         });
-        let _ = tx.send(Event::Cost { session_id: sid, summary });
+        let _ = tx.send(Event::Cost { session_id: sid, summary, session_usd });
         Ok(())
     }
 }

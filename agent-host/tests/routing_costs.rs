@@ -61,6 +61,11 @@ async fn conversation_goes_local_without_tools_and_cluster_questions_to_claude_w
     // Anthropic usage with cache tokens, two requests: 2 × (1000×3 + 200×15 + 5000×0.3 + 300×3.75) / 1e6.
     let cost = of_type(&msgs, "done")[0]["cost_usd"].as_f64().unwrap_or(0.0);
     assert!((cost - 2.0 * 0.008625).abs() < 1e-9, "{cost}");
+    assert!((of_type(&msgs, "cost")[0]["session_usd"].as_f64().unwrap_or(0.0) - 0.01725).abs() < 1e-9);
+    let stored = s.get(&format!("/api/sessions/{}/messages", sid.as_str().unwrap_or(""))).await;
+    let last = stored["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+    assert_eq!(last["role"], "assistant");
+    assert!((last["cost_usd"].as_f64().unwrap_or(0.0) - 0.01725).abs() < 1e-9, "cost per message: {last}");
     let summary = s.get("/api/costs").await;
     assert_eq!(summary["currency"], "USD");
     assert_eq!(summary["today"]["requests"], 2);
