@@ -190,3 +190,20 @@ async fn a_tool_call_from_a_model_offered_no_tools_is_never_run() {
     assert_eq!(s.guest_status(107).await, "running");
     assert!(s.sim_writes().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_server_that_reports_no_usage_costs_unknown_not_free() {
+    // llama-cpp-python ignores stream_options.include_usage: no usage chunk at all.
+    let s =
+        stack_with(Script::new().llama_cpp_python_quirks().turn(Turn::text("Hello, sir.")), |t| t, with_local).await;
+    let mut ws = s.ws().await;
+    ws.send(json!({"type": "send", "text": "hello"})).await;
+    let msgs = ws.until("cost").await;
+    let done = &of_type(&msgs, "done")[0];
+    assert_eq!(done["route"]["provider"], "local");
+    assert_eq!(done["usage"]["known"], false);
+    assert_eq!(done["cost_usd"], serde_json::Value::Null);
+    let summary = &of_type(&msgs, "cost")[0]["summary"];
+    assert_eq!(summary["recent"][0]["usd"], serde_json::Value::Null);
+    assert_eq!(summary["today"]["requests"], 1);
+}
