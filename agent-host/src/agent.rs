@@ -74,6 +74,21 @@ pub enum Event {
         session_id: String,
         text: String,
     },
+    /// Which model answers this turn and why (before any token).
+    Route {
+        session_id: String,
+        provider: Option<String>,
+        model: Option<String>,
+        reason: String,
+        rule: String,
+    },
+    /// The cost summary, after each `done` (`GET /api/costs`).
+    Cost {
+        session_id: String,
+        summary: Value,
+        /// USD of this session so far.
+        session_usd: f64,
+    },
     Done {
         session_id: String,
         usage: Value,
@@ -84,6 +99,8 @@ pub enum Event {
         /// Provider (`anthropic`, `local`, …) and model that answered; null when none did.
         provider: Option<String>,
         model: Option<String>,
+        /// `{provider, model, reason, rule}` of the turn's route; null without routing.
+        route: Option<Value>,
     },
     Error {
         session_id: String,
@@ -101,10 +118,12 @@ pub struct Agent {
     pub cfg: AgentConfig,
     pub max_tokens: u32,
     pub prices: PriceTable,
+    /// Routing, costs, memory and context windowing; `None` = one provider, whole history.
+    pub intel: Option<Arc<crate::intel::Intel>>,
     summary: Mutex<Option<(Instant, String)>>,
 }
 
-fn to_llm(role: &str, content: &Value) -> Option<Message> {
+pub(crate) fn to_llm(role: &str, content: &Value) -> Option<Message> {
     let role = match role {
         "user" => Role::User,
         "assistant" => Role::Assistant,
@@ -161,7 +180,24 @@ impl Agent {
         max_tokens: u32,
     ) -> Self {
         let prices = PriceTable::builtin();
-        Self { mcp, llm, model, store, approvals: Arc::default(), cfg, max_tokens, prices, summary: Mutex::new(None) }
+        Self {
+            mcp,
+            llm,
+            model,
+            store,
+            approvals: Arc::default(),
+            cfg,
+            max_tokens,
+            prices,
+            intel: None,
+            summary: Mutex::new(None),
+        }
+    }
+
+    /// With routing, costs, memory and context windowing.
+    pub fn with_intel(mut self, intel: Arc<crate::intel::Intel>) -> Self {
+        self.intel = Some(intel);
+        self
     }
 
     /// A short cluster summary for the system prompt, cached for 30 s.
@@ -187,7 +223,7 @@ impl Agent {
 
     /// The JARVIS persona with a cluster summary; a compact version for small local models,
     /// whose context is short.
-    async fn system_prompt(&self, compact: bool) -> String {
+    pub(crate) async fn system_prompt(&self, compact: bool) -> String {
         let who = &self.cfg.address_user_as;
         let summary = self.cluster_summary().await;
         if compact {
@@ -253,6 +289,9 @@ impl Agent {
         self.store
             .add_message(session, NewMessage { role: "user".into(), content: user_content, ..Default::default() })
             .await?;
+        if let Some(intel) = self.intel.clone().filter(|_| self.llm.is_some()) {
+            return self.routed_turn(&intel, session, text, tx, cancel, received).await;
+        }
         let Some(llm) = self.llm.clone() else {
             let msg = "No language model is configured, sir: set ANTHROPIC_API_KEY or a local OpenAI-compatible endpoint \
                        (llm.local_base_url) and ask again. Everything else — the cluster view, tools and approvals — works.";
@@ -275,6 +314,7 @@ impl Agent {
                 iterations: 0,
                 provider: None,
                 model: None,
+                route: None,
             });
             return Ok(());
         };
@@ -399,6 +439,7 @@ impl Agent {
             iterations,
             provider: Some(llm.name().to_string()),
             model: Some(self.model.clone()),
+            route: None,
         });
         Ok(())
     }
@@ -433,12 +474,13 @@ impl Agent {
             iterations: 0,
             provider: None,
             model: None,
+            route: None,
         });
     }
 
     /// Gate, approval and execution of one tool call; returns (text for the model, is_error).
     #[allow(clippy::too_many_arguments)]
-    async fn run_tool(
+    pub(crate) async fn run_tool(
         &self,
         session: &str,
         call_id: &str,
@@ -555,6 +597,10 @@ impl Agent {
                     json!({"session": session, "tool": name, "tier": tool.tier, "arguments": args, "ok": ok}),
                 )
                 .await;
+            if let Some(intel) = &self.intel {
+                let what = format!("{} — {}", humanize(name, &args), if ok { "done" } else { "failed" });
+                let _ = intel.memory.remember_event("action", &what, &format!("tool:{name}"), Some(session)).await;
+            }
         }
         let shown: String = text.chars().take(MAX_TOOL_TEXT).collect();
         let _ = tx.send(Event::ToolResult {

@@ -343,6 +343,8 @@ fn event_session(e: &Event) -> &str {
         | Event::ApprovalRequired { session_id, .. }
         | Event::ApprovalResolved { session_id, .. }
         | Event::Notice { session_id, .. }
+        | Event::Route { session_id, .. }
+        | Event::Cost { session_id, .. }
         | Event::Done { session_id, .. }
         | Event::Error { session_id, .. } => session_id,
     }
@@ -472,6 +474,12 @@ async fn client(s: AppState, socket: WebSocket) {
                 reply(json!({"type": "joined", "session_id": session_id}));
             }
             ClientMsg::Send { text, session_id } => {
+                // A turn that already sent `done` may still be handing over its last events: let it finish.
+                if let Some((h, _)) = turn.as_mut()
+                    && !h.is_finished()
+                {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), h).await;
+                }
                 if turn.as_ref().is_some_and(|(h, _)| !h.is_finished()) {
                     reply(json!({"type": "error", "message": "a turn is still running; wait or cancel it"}));
                     continue;
@@ -558,6 +566,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cluster", get(cluster))
         .route("/api/approvals", get(approvals))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
+        .merge(crate::intel_api::routes())
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))
         .route(
             "/api/stt",

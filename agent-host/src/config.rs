@@ -19,6 +19,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// Speech output and input (issue 8).
     pub voice: crate::voice::VoiceConfig,
+    pub routing: crate::router::RoutingConfig,
+    pub costs: crate::cost::CostConfig,
+    pub memory: crate::memory::MemoryConfig,
+    pub context: crate::context::ContextConfig,
     /// MCP servers to connect to (default: the four Jarvis servers, spawned over stdio).
     pub mcp: Vec<McpServerConfig>,
     /// Alerts, runbooks and notifications.

@@ -4,6 +4,8 @@
 //! - [`llm`]: one provider trait; Anthropic Messages API and OpenAI-compatible adapters.
 //! - [`gate`]: the safety gate and one-shot, hash-bound human approvals.
 //! - [`agent`]: the loop (stream, gate, call tools, feed results back).
+//! - [`router`], [`cost`], [`memory`], [`context`], [`intel`]: which model answers, what it costs, what
+//!   Jarvis remembers, how long conversations fit the model's context.
 //! - [`store`]: SQLite (sessions, messages, events, approvals, settings).
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
 //! - [`voice`]: spoken answers (sentence TTS with fallback engines, cache, Opus) and speech input.
@@ -13,12 +15,19 @@
 pub mod agent;
 pub mod api;
 pub mod config;
+pub mod context;
+pub mod cost;
 pub mod demo;
 pub mod gate;
+pub mod intel;
+pub mod intel_api;
 pub mod llm;
 pub mod mcp;
+pub mod memory;
 pub mod monitor;
+pub mod router;
 pub mod store;
+mod turn;
 pub mod voice;
 
 use std::net::SocketAddr;
@@ -119,7 +128,21 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let store = store::Store::open(&config.store.path)?;
     let mcp = mcp::McpManager::start(config.mcp.clone()).await;
     let (provider, model, _prices) = llm::from_config(&config.llm);
-    let agent = Arc::new(agent::Agent::new(mcp, provider, model, store, config.agent.clone(), config.llm.max_tokens));
+    let intel = Arc::new(
+        intel::Intel::new(
+            store.clone(),
+            &config.llm,
+            config.routing.clone(),
+            config.costs.clone(),
+            config.memory.clone(),
+            config.context.clone(),
+        )
+        .await,
+    );
+    let agent = Arc::new(
+        agent::Agent::new(mcp, provider, model, store, config.agent.clone(), config.llm.max_tokens)
+            .with_intel(intel.clone()),
+    );
     let lifetime = Duration::from_secs(3600 * config.auth.session_hours.unwrap_or(12).max(1));
     let auth = Arc::new(
         api::Auth::new(&password, config.auth.api_token.clone().filter(|t| !t.is_empty()), lifetime)
@@ -132,6 +155,20 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     tokio::spawn(cluster_feed(agent.mcp.clone(), cluster_tx, stop.clone()));
     let monitor = monitor::Monitor::new(config.monitor.clone(), agent.clone()).await;
     tokio::spawn(monitor.clone().run(cluster.clone(), stop.clone()));
+    tokio::spawn(intel.memory.clone().run_cleanup(stop.clone()));
+    let (mut names_rx, names_intel, names_stop) = (cluster.clone(), intel.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let snap = names_rx.borrow_and_update().clone();
+            if let Some(v) = snap {
+                names_intel.learn_names(&v);
+            }
+            tokio::select! {
+                r = names_rx.changed() => if r.is_err() { return },
+                _ = names_stop.cancelled() => return,
+            }
+        }
+    });
     let state = api::AppState {
         agent: agent.clone(),
         auth,

@@ -39,6 +39,31 @@ const MIGRATIONS: &[&str] = &[
         chars INTEGER NOT NULL, usd REAL NOT NULL);
      CREATE INDEX tts_costs_ts ON tts_costs(ts);",
     crate::monitor::events::MIGRATION,
+    // Intelligence (issue 9): memories with FTS5, the cost ledger, context summaries.
+    "CREATE TABLE memories (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, tier TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
+        norm_key TEXT NOT NULL, source TEXT NOT NULL, session_id TEXT, created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL, expires_at INTEGER);
+     CREATE UNIQUE INDEX memories_key ON memories(tier, kind, norm_key);
+     CREATE INDEX memories_expiry ON memories(expires_at);
+     CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id', tokenize='porter unicode61');
+     CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text); END;
+     CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+     CREATE TRIGGER memories_au AFTER UPDATE OF text ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text); END;
+     CREATE TABLE costs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, session_id TEXT, provider TEXT NOT NULL,
+        model TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL, usage_known INTEGER NOT NULL,
+        usd REAL, saved_usd REAL NOT NULL DEFAULT 0);
+     CREATE INDEX costs_ts ON costs(ts);
+     CREATE INDEX costs_session ON costs(session_id);
+     CREATE TABLE context_summaries (
+        session_id TEXT PRIMARY KEY, upto_message_id INTEGER NOT NULL, summary TEXT NOT NULL,
+        entities TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 ];
 
 fn now() -> i64 {

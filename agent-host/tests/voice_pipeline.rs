@@ -283,6 +283,7 @@ async fn a_connection_hears_nothing_until_it_asks_for_audio() {
         iterations: 1,
         provider: None,
         model: None,
+        route: None,
     };
     client.on_event(&token("Not spoken. ")).await;
     client.on_event(&done).await;
@@ -346,6 +347,7 @@ async fn text_before_a_tool_call_is_spoken_before_the_tool_runs() {
             iterations: 2,
             provider: None,
             model: None,
+            route: None,
         })
         .await;
     let mut texts = vec![v["text"].as_str().unwrap_or("").to_string()];

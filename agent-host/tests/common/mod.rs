@@ -38,6 +38,15 @@ pub struct Stack {
 
 /// Start everything; `edit` may change the homelab scenario text first.
 pub async fn stack(script: llm_sim::Script, edit: impl FnOnce(String) -> String) -> Stack {
+    stack_with(script, edit, |_, _| {}).await
+}
+
+/// [`stack`], with `configure` changing the agent host's configuration (given the LLM simulator's URL).
+pub async fn stack_with(
+    script: llm_sim::Script,
+    edit: impl FnOnce(String) -> String,
+    configure: impl FnOnce(&mut Config, &str),
+) -> Stack {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let scenario = pve_sim::Scenario::parse(&edit(pve_sim::scenario::HOMELAB.to_string())).expect("scenario");
     let mut opts = pve_sim::SimOptions::new(scenario);
@@ -74,6 +83,7 @@ pub async fn stack(script: llm_sim::Script, edit: impl FnOnce(String) -> String)
         .into(),
         ..Default::default()
     }];
+    configure(&mut cfg, &llm.base_url());
     let jarvis = agent_host::start(cfg).await.expect("agent host starts");
     let http = reqwest::Client::new();
     let r = http
@@ -94,6 +104,19 @@ pub async fn stack(script: llm_sim::Script, edit: impl FnOnce(String) -> String)
 }
 
 impl Stack {
+    /// `GET` an API path with the session cookie, as JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("http://{}{path}", self.jarvis.addr))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub async fn ws(&self) -> Ws {
         let mut req = format!("ws://{}/ws", self.jarvis.addr).into_client_request().expect("request");
         req.headers_mut().insert("cookie", self.cookie.parse().expect("header"));
@@ -177,6 +200,9 @@ impl Ws {
         let mut seen = Vec::new();
         loop {
             let m = self.next().await;
+            if std::env::var("JARVIS_TEST_TRACE").is_ok() && m["type"] != "cluster" {
+                eprintln!("ws <- {m}");
+            }
             let done = m["type"] == ty;
             seen.push(m);
             if done {
