@@ -59,6 +59,38 @@ pub fn default_servers() -> Vec<McpServerConfig> {
 /// The cluster snapshot resource every dashboard shows.
 pub const SNAPSHOT_URI: &str = "pve://cluster/snapshot";
 
+/// Alerts, autonomous actions and their outcomes become episodic memories ("what actions have you
+/// taken today?"). The monitor already sanitised the cluster's text; recall wraps it as data.
+async fn remember_monitor_events(
+    mut events: tokio::sync::broadcast::Receiver<monitor::events::MonitorEvent>,
+    memory: memory::Memory,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let e = tokio::select! {
+            r = events.recv() => match r {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "monitor events not remembered (memory writer lagging)");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = stop.cancelled() => return,
+        };
+        if e.kind == "info" {
+            continue;
+        }
+        let kind = if e.auto { "action" } else { "alert" };
+        let source = if e.auto { "monitor:auto" } else { "monitor" };
+        let text = format!("{} ({}): {}", e.title, e.kind, e.detail);
+        if let Err(err) = memory.remember_event(kind, &text, source, None).await {
+            tracing::warn!(error = %err, "could not remember a monitor event");
+        }
+    }
+}
+
 /// Keep the latest cluster snapshot: read it at start, whenever the MCP server reports a change,
 /// and every 15 s as a fallback (e.g. after the server restarted).
 async fn cluster_feed(
@@ -156,6 +188,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let monitor = monitor::Monitor::new(config.monitor.clone(), agent.clone()).await;
     tokio::spawn(monitor.clone().run(cluster.clone(), stop.clone()));
     tokio::spawn(intel.memory.clone().run_cleanup(stop.clone()));
+    tokio::spawn(remember_monitor_events(monitor.subscribe(), intel.memory.clone(), stop.clone()));
     let (mut names_rx, names_intel, names_stop) = (cluster.clone(), intel.clone(), stop.clone());
     tokio::spawn(async move {
         loop {

@@ -303,7 +303,6 @@ impl Store {
         .await
     }
 
-    /// Is the database answering?
     /// Record the cost of one paid TTS synthesis (voice).
     pub async fn record_tts_cost(&self, engine: &str, chars: u64, usd: f64) -> Result<(), StoreError> {
         let engine = engine.to_string();
@@ -329,6 +328,7 @@ impl Store {
         .await
     }
 
+    /// Is the database answering?
     pub async fn ping(&self) -> bool {
         self.with(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.is_ok()
     }

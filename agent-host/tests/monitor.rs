@@ -353,6 +353,25 @@ async fn a_crashed_guest_is_restarted_verified_reported_and_explained() {
         }
     }
     assert_eq!(feed, ["alert", "action", "verify"]);
+    // Remembered: the alert and the autonomous action become episodic memories ("what did you do today?").
+    let mut remembered = Value::Null;
+    for _ in 0..50 {
+        remembered = lab.get("/api/memory?tier=episodic&limit=50").await;
+        if remembered["memories"]
+            .as_array()
+            .is_some_and(|m| m.iter().filter(|m| m["source"] == "monitor:auto").count() >= 2)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mems = remembered["memories"].as_array().cloned().unwrap_or_default();
+    let has = |source: &str, kind: &str| {
+        mems.iter().any(|m| {
+            m["source"] == source && m["kind"] == kind && m["text"].as_str().is_some_and(|t| t.contains("102"))
+        })
+    };
+    assert!(has("monitor:auto", "action") && has("monitor", "alert"), "{remembered:#}");
     // Audited by the MCP server like a chat call, with the monitor's request id.
     let audit = std::fs::read_to_string(&lab.audit).unwrap_or_default();
     assert!(audit.lines().any(|l| l.contains("start_guest") && l.contains("monitor-")), "{audit}");
