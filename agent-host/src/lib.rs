@@ -6,6 +6,7 @@
 //! - [`agent`]: the loop (stream, gate, call tools, feed results back).
 //! - [`store`]: SQLite (sessions, messages, events, approvals, settings).
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
+//! - [`rrd`]: `GET /api/rrd`, RRD history for the dashboard charts (via GREEN MCP tools).
 //! - [`demo`]: the simulated cluster + MCP servers + agent host in one command.
 
 pub mod agent;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod gate;
 pub mod llm;
 pub mod mcp;
+pub mod rrd;
 pub mod store;
 
 use std::net::SocketAddr;
