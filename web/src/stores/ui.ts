@@ -47,6 +47,12 @@ export interface UiState {
   killSwitch: boolean | null;
   killSwitchError: string | null;
   feed: readonly FeedEntry[];
+  /** Incremented to ask the terminal panel to open and take focus (hotkey t). */
+  terminalFocus: number;
+  /** Overlays: the command palette and the hotkey help. */
+  overlay: "palette" | "help" | null;
+  focusTerminal: () => void;
+  setOverlay: (o: "palette" | "help" | null) => void;
   setTheme: (t: Theme) => void;
   cycleMode: () => void;
   setTab: (t: Tab) => void;
@@ -73,6 +79,10 @@ export const useUi = create<UiState>()((set) => ({
   killSwitch: null,
   killSwitchError: null,
   feed: [],
+  terminalFocus: 0,
+  overlay: null,
+  focusTerminal: () => set((s) => ({ terminalFocus: s.terminalFocus + 1, panel: "right" })),
+  setOverlay: (overlay) => set({ overlay }),
   setTheme: (theme) => {
     save("jarvis_theme", theme);
     set({ theme });
