@@ -79,10 +79,14 @@ function Dashboard(): ReactNode {
     const sid = storedSession();
     if (useChat.getState().items.length === 0) {
       if (sid) useChat.getState().setSession(sid);
-      const tiers = api.getJson<{ tools: { name: string; tier: Tier }[] }>("/api/tools").then(
-        (r) => new Map(r.tools.map((t) => [t.name, t.tier])),
-        () => new Map<string, Tier>(),
-      );
+      // Tool tiers for the rebuilt tool cards; never hold the history back for long.
+      const tiers = Promise.race([
+        api.getJson<{ tools: { name: string; tier: Tier }[] }>("/api/tools").then(
+          (r) => new Map(r.tools.map((t) => [t.name, t.tier])),
+          () => new Map<string, Tier>(),
+        ),
+        new Promise<Map<string, Tier>>((res) => setTimeout(() => res(new Map()), 1500)),
+      ]);
       const msgs = sid ? api.sessionMessages(sid).catch(() => []) : Promise.resolve([]);
       const pending = api.approvals().catch(() => []);
       void Promise.all([tiers, msgs, pending]).then(([tierMap, m, p]) => {

@@ -49,7 +49,7 @@ export function PlayButton({ id, text }: { id: string; text: string }): ReactNod
     }
   }
   return (
-    <button type="button" className="btn link tiny play" aria-label={playing ? "stop speaking" : "speak this message"} disabled={busy} onClick={() => void toggle()}>
+    <button type="button" className="btn link tiny play" aria-label={playing ? "stop speaking" : "read this answer aloud"} disabled={busy} onClick={() => void toggle()}>
       {playing ? "■ stop" : busy ? "…" : "▶ play"}
     </button>
   );
