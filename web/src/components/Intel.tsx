@@ -1,6 +1,6 @@
 // Panels for the intelligence and monitor backends (costs, memory, events, autonomy). Each one
 // renders a clear "not available" state when the agent host answers 404.
-import { memo, useCallback, useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { memo, useCallback, useEffect, useState, type SyntheticEvent, type ReactNode } from "react";
 import * as api from "../api";
 import { usd } from "../format";
 import type { Memory, MonitorEvent } from "../protocol";
@@ -160,7 +160,7 @@ export function MemoryPanel(): ReactNode {
     const t = setTimeout(refresh, 250);
     return () => clearTimeout(t);
   }, [refresh]);
-  async function onAdd(e: FormEvent) {
+  async function onAdd(e: SyntheticEvent) {
     e.preventDefault();
     if (!add.trim()) return;
     try {

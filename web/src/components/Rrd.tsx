@@ -53,6 +53,8 @@ export default function RrdPanel(): ReactNode {
             axes: [
               { stroke: "#8aa3b3", grid: { stroke: "#173247" } },
               { scale: "pct", stroke: "#8aa3b3", grid: { stroke: "#173247" }, values: (_u, v) => v.map((x) => `${x}%`) },
+              // uPlot.Axis.Side is an ambient const enum (unusable with isolatedModules); 1 = right.
+              // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
               { scale: "net", side: 1, stroke: "#8aa3b3", grid: { show: false }, values: (_u, v) => v.map((x) => bytes(x)) },
             ],
             series: [

@@ -16,7 +16,7 @@ const YELLOW = "\x1b[33m";
 const crlf = (t: string): string => t.replace(/\r?\n/g, "\r\n");
 
 function newSessionId(): string {
-  const c = globalThis.crypto;
+  const c = globalThis.crypto as Crypto | undefined;
   return `term-${typeof c?.randomUUID === "function" ? c.randomUUID() : Math.random().toString(36).slice(2)}`;
 }
 

@@ -13,7 +13,7 @@ export function splitArgv(line: string): string[] {
     const c = line[i] as string;
     if (quote) {
       if (c === quote) quote = null;
-      else if (quote === '"' && c === "\\" && (line[i + 1] === '"' || line[i + 1] === "\\")) cur += line[++i];
+      else if (quote === '"' && c === "\\" && (line[i + 1] === '"' || line[i + 1] === "\\")) cur += line[++i] ?? "";
       else cur += c;
     } else if (c === "'" || c === '"') {
       quote = c;

@@ -14,10 +14,11 @@ export class PushToTalk {
 
   async start(): Promise<void> {
     if (this.rec) return;
-    if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === "undefined") {
+    const devices = navigator.mediaDevices as MediaDevices | undefined; // missing outside secure contexts
+    if (!devices || typeof MediaRecorder === "undefined") {
       throw new Error("this browser cannot record audio (needs HTTPS or localhost)");
     }
-    this.stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+    this.stream = await devices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
     this.chunks = [];
     this.rec = new MediaRecorder(this.stream);
     this.rec.ondataavailable = (e) => {

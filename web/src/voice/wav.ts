@@ -7,7 +7,7 @@ export function downmix(channels: readonly Float32Array[]): Float32Array {
   if (!first) return new Float32Array(0);
   if (channels.length === 1) return first;
   const out = new Float32Array(first.length);
-  for (const ch of channels) for (let i = 0; i < out.length; i++) out[i]! += (ch[i] ?? 0) / channels.length;
+  for (const ch of channels) for (let i = 0; i < out.length; i++) out[i] = (out[i] ?? 0) + (ch[i] ?? 0) / channels.length;
   return out;
 }
 
