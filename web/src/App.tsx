@@ -90,10 +90,9 @@ function Dashboard(): ReactNode {
       const msgs = sid ? api.sessionMessages(sid).catch(() => []) : Promise.resolve([]);
       const pending = api.approvals().catch(() => []);
       void Promise.all([tiers, msgs, pending]).then(([tierMap, m, p]) => {
-        if (useChat.getState().items.length !== 0) return;
         const items = historyItems(sid ?? "", m, (t) => tierMap.get(t) ?? "black");
-        const shown = new Set(items.flatMap((i) => (i.kind === "approval" ? [i.approvalId] : [])));
-        useChat.getState().loadHistory([...items, ...approvalItems(p.filter((a) => !shown.has(a.approval_id)))]);
+        const live = new Set(useChat.getState().items.flatMap((i) => (i.kind === "approval" ? [i.approvalId] : [])));
+        useChat.getState().prependHistory([...items, ...approvalItems(p.filter((a) => !live.has(a.approval_id)))]);
       });
     }
     return () => {

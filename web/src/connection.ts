@@ -79,8 +79,14 @@ class Connection {
     return () => this.listeners.delete(l);
   }
 
-  /** Tell the server whether to send audio for answers, and in which codec. */
+  /**
+   * Tell the server whether to send audio for answers, and in which codec. Only sent to an
+   * agent host with a voice backend (GET /api/settings/voice answered); without it the server
+   * sends no audio anyway (the default is off).
+   */
   sendAudioPrefs(): boolean {
+    const v = useVoice.getState();
+    if (v.settings === null || v.settings === "missing") return false;
     return this.send({ type: "audio_prefs", enabled: useVoice.getState().autoplay, codec: player.opusSupported() ? "opus" : "wav" });
   }
 

@@ -155,7 +155,7 @@ export function VoicePanel(): ReactNode {
   const error = useVoice((s) => s.error);
   const [err, setErr] = useState<string | null>(null);
   useEffect(() => {
-    void load(api.voiceSettings, useVoice.getState().setSettings);
+    void load(api.voiceSettings, useVoice.getState().setSettings).then(() => connection.sendAudioPrefs());
   }, []);
   async function put(patch: Parameters<typeof api.putVoiceSettings>[0]) {
     setErr(null);

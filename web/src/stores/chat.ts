@@ -57,6 +57,8 @@ export interface ChatState {
   setApprovalStatus: (approvalId: string, status: ApprovalStatus, error?: string | null) => void;
   setSession: (id: string | null) => void;
   loadHistory: (items: ChatItem[]) => void;
+  /** Put stored history before whatever arrived while it loaded. */
+  prependHistory: (items: ChatItem[]) => void;
   reset: () => void;
 }
 
@@ -222,5 +224,10 @@ export const useChat = create<ChatState>()((set, get) => ({
     })),
   setSession: (id) => set({ sessionId: id }),
   loadHistory: (items) => set({ items }),
+  prependHistory: (history) =>
+    set((s) => {
+      const ids = new Set(s.items.map((i) => i.id));
+      return { items: [...history.filter((h) => !ids.has(h.id)), ...s.items] };
+    }),
   reset: () => set({ sessionId: null, items: [], busy: false, routes: {} }),
 }));
