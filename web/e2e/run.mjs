@@ -99,6 +99,10 @@ async function main() {
       await card.waitFor();
       await card.getByText(/\d+s/).first().waitFor();
       await page.screenshot({ path: join(shots, "03-approval.png") });
+      // A reload does not lose the waiting request: it comes back from GET /api/approvals.
+      await page.reload();
+      await page.getByTestId("link-state").filter({ hasText: "LINKED" }).waitFor();
+      await card.getByRole("button", { name: "DENY" }).waitFor();
       await card.getByRole("button", { name: "DENY" }).click();
       await card.getByText("DENIED").waitFor();
     });
@@ -377,6 +381,8 @@ async function main() {
       console.log(`      (scrolled ${r.frames} frames over ${r.total}px: frame p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, ${r.jumps} scroll-anchor corrections by the virtualiser)`);
       if (r.top !== 0) throw new Error("did not reach the top of the history");
       await page.getByText("status check 0", { exact: true }).waitFor();
+      // The first turn's tool call came back from the stored history as a finished tool card.
+      await page.getByTestId("tool-card").filter({ hasText: "list_nodes" }).getByText("ok", { exact: true }).waitFor();
       await page.screenshot({ path: join(shots, "12-history-top.png") });
     });
 
