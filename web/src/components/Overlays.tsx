@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNod
 import * as api from "../api";
 import { connection } from "../connection";
 import { filterCommands, type Command } from "../lib/commands";
+import { load, useIntel } from "../stores/intel";
 import { THEMES, useUi, type Panel } from "../stores/ui";
 import { useVoice } from "../stores/voice";
 import { player } from "../voice/player";
@@ -57,6 +58,18 @@ function commands(): Command[] {
       },
     },
     { id: "help", label: "Keyboard shortcuts", hint: "?", run: () => ui.setOverlay("help") },
+    ...(typeof useIntel.getState().autonomy === "number"
+      ? [0, 1, 2, 3, 4].map((level) => ({
+          id: `autonomy-${level}`,
+          label: `Set autonomy level ${level}`,
+          run: () => {
+            api.setAutonomy(level).then(
+              () => load(async () => (await api.monitor()).autonomy, useIntel.getState().setAutonomy),
+              (e: unknown) => useUi.getState().pushFeed("alert", `autonomy not changed: ${e instanceof Error ? e.message : String(e)}`),
+            );
+          },
+        }))
+      : []),
   ];
 }
 
