@@ -191,8 +191,11 @@ async function main() {
       await chart.locator("canvas").first().waitFor();
       await page.getByRole("group", { name: "timeframe" }).getByRole("button", { name: "week" }).click();
       await waitFor("the week chart", async () => Number(await chart.getAttribute("data-points")) > 10, 30_000);
-      const guest = await page.getByLabel("chart of").locator("option[value^='vmid:']").first().getAttribute("value");
-      await page.getByLabel("chart of").selectOption(guest);
+      // The guest's VMID in the cluster column opens its history.
+      await page.getByRole("tab", { name: "CHAT" }).click();
+      await page.getByRole("button", { name: `history of ${who}`, exact: true }).click();
+      await page.getByRole("tab", { name: "HUD", selected: true }).waitFor();
+      await waitFor("the guest selected", async () => (await page.getByLabel("chart of").inputValue()) === `vmid:${target.vmid}`, 5000);
       await waitFor("a guest chart", async () => Number(await chart.getAttribute("data-points")) > 10 && (await page.getByTestId("rrd-error").count()) === 0, 30_000);
       await page.screenshot({ path: join(shots, "14-rrd.png") });
     });

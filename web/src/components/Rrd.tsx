@@ -7,6 +7,7 @@ import * as api from "../api";
 import { bytes } from "../format";
 import { toColumns } from "../lib/rrdSeries";
 import { useCluster } from "../stores/cluster";
+import { useUi } from "../stores/ui";
 
 type State = { kind: "loading" } | { kind: "error"; text: string } | { kind: "ok"; points: number };
 
@@ -17,7 +18,8 @@ function accent(): string {
 export default function RrdPanel(): ReactNode {
   const nodes = useCluster((s) => s.nodes);
   const guests = useCluster((s) => s.guests);
-  const [target, setTarget] = useState<string>("");
+  const target = useUi((s) => s.chart);
+  const setTarget = useUi((s) => s.showChart);
   const [tf, setTf] = useState<api.Timeframe>("hour");
   const [state, setState] = useState<State>({ kind: "loading" });
   const box = useRef<HTMLDivElement>(null);
@@ -30,7 +32,7 @@ export default function RrdPanel(): ReactNode {
     ],
     [nodes, guests],
   );
-  const chosen = target || options[0]?.value || "";
+  const chosen = target ?? options[0]?.value ?? "";
 
   useEffect(() => {
     if (!chosen || !box.current) return;

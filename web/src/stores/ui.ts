@@ -51,6 +51,9 @@ export interface UiState {
   terminalFocus: number;
   /** Overlays: the command palette and the hotkey help. */
   overlay: "palette" | "help" | null;
+  /** What the HUD's history chart shows: `node:<name>` or `vmid:<id>` (null: the first node). */
+  chart: string | null;
+  showChart: (target: string) => void;
   focusTerminal: () => void;
   setOverlay: (o: "palette" | "help" | null) => void;
   setTheme: (t: Theme) => void;
@@ -81,6 +84,8 @@ export const useUi = create<UiState>()((set) => ({
   feed: [],
   terminalFocus: 0,
   overlay: null,
+  chart: null,
+  showChart: (chart) => set({ chart, tab: "hud", panel: "center" }),
   focusTerminal: () => set((s) => ({ terminalFocus: s.terminalFocus + 1, panel: "right" })),
   setOverlay: (overlay) => set({ overlay }),
   setTheme: (theme) => {
