@@ -6,6 +6,8 @@ import { useChat } from "./stores/chat";
 
 export interface PerfReport {
   tokens: number;
+  /** `cluster` snapshots received (live data that re-renders changed cards). */
+  clusterUpdates: number;
   commits: number;
   /** Frames in which at least one chat commit happened. */
   framesWithCommits: number;
@@ -16,6 +18,7 @@ export function installPerfProbe(): void {
   let on = false;
   let frame = 0;
   let tokens = 0;
+  let clusterUpdates = 0;
   let commits = 0;
   const perFrame = new Map<number, number>();
   const tick = () => {
@@ -29,18 +32,20 @@ export function installPerfProbe(): void {
   });
   connection.subscribe((m) => {
     if (on && m.type === "token") tokens++;
+    if (on && m.type === "cluster") clusterUpdates++;
     return false;
   });
   (window as { __jarvisPerf?: unknown }).__jarvisPerf = {
-    start: () => {
+    /** `frames: false` counts messages only (no animation-frame loop, e.g. to measure idle CPU). */
+    start: (opts?: { frames?: boolean }) => {
       on = true;
-      tokens = commits = 0;
+      tokens = commits = clusterUpdates = 0;
       perFrame.clear();
-      requestAnimationFrame(tick);
+      if (opts?.frames !== false) requestAnimationFrame(tick);
     },
     stop: (): PerfReport => {
       on = false;
-      return { tokens, commits, framesWithCommits: perFrame.size, maxCommitsPerFrame: Math.max(0, ...perFrame.values()) };
+      return { tokens, clusterUpdates, commits, framesWithCommits: perFrame.size, maxCommitsPerFrame: Math.max(0, ...perFrame.values()) };
     },
   };
 }
