@@ -176,7 +176,7 @@ async function main() {
           `other ${pct(x.other)}); visualiser ${x.visualiser === "1" ? "ON" : "off"}; ${x.clusterUpdates} live cluster snapshots and 1 clock tick/s meanwhile`,
       );
     idleLine(`idle ${IDLE_SECS} s, fresh dashboard`, idleFresh);
-    idleLine(`idle ${IDLE_SECS} s, after 1000 msgs`, idle);
+    idleLine(`idle ${IDLE_SECS} s, after ${TURNS * 2} msgs`, idle);
   } finally {
     await browser?.close().catch(() => {});
     for (const h of hosts) await h.stop(false);

@@ -11,7 +11,7 @@ function Bar({ label, value, detail }: { label: string; value: number; detail: s
     <div className="bar-row">
       <span className="bar-label">{label}</span>
       <div className={`bar ${level}`} role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(value)}>
-        <div className="bar-fill" style={{ width: `${value}%` }} />
+        <div className="bar-fill" style={{ transform: `scaleX(${Math.max(0, Math.min(100, value)) / 100})` }} />
       </div>
       <span className="bar-value">{detail}</span>
     </div>
