@@ -565,6 +565,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tools", get(tools))
         .route("/api/cluster", get(cluster))
         .route("/api/approvals", get(approvals))
+        .route("/api/rrd", get(crate::rrd::rrd))
         .route("/api/killswitch", get(get_kill_switch).post(set_kill_switch))
         .merge(crate::intel_api::routes())
         .route("/api/me", get(|| async { Json(json!({"ok": true})) }))

@@ -10,6 +10,7 @@
 //! - [`api`]: login, `/ws`, REST, health, metrics, the dashboard.
 //! - [`voice`]: spoken answers (sentence TTS with fallback engines, cache, Opus) and speech input.
 //! - [`monitor`]: alerts, runbooks within the autonomy level, events, notifications.
+//! - [`rrd`]: `GET /api/rrd`, RRD history for the dashboard charts (via GREEN MCP tools).
 //! - [`demo`]: the simulated cluster + MCP servers + agent host in one command.
 
 pub mod agent;
@@ -26,6 +27,7 @@ pub mod mcp;
 pub mod memory;
 pub mod monitor;
 pub mod router;
+pub mod rrd;
 pub mod store;
 mod turn;
 pub mod voice;

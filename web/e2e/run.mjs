@@ -4,123 +4,14 @@
 //
 //   npm run e2e                       (builds the Rust binaries if missing; needs web/dist)
 //   JARVIS_E2E_HEADED=1 npm run e2e   (watch it)
-import { spawn, spawnSync } from "node:child_process";
+//   CARGO_TARGET_DIR=/path npm run e2e (binaries from another target dir)
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS, ensureBinaries, here, sleep, startHost, startLlmSim, waitFor, web } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const web = resolve(here, "..");
-const root = resolve(web, "..");
 const shots = join(here, "screenshots");
-const bin = (n) => join(root, "target", "debug", n);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, fn, timeoutMs = 60_000, everyMs = 250) {
-  const until = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
-}
-
-function ensureBinaries() {
-  const need = ["jarvis", "pve-sim", "mcp-proxmox", "mcp-files", "llm-sim"];
-  if (need.every((n) => existsSync(bin(n)))) return;
-  console.log("e2e: building the Rust binaries (cargo build -p agent-host -p pve-sim -p mcp-proxmox -p mcp-files -p llm-sim)…");
-  const r = spawnSync("cargo", ["build", "-p", "agent-host", "-p", "pve-sim", "-p", "mcp-proxmox", "-p", "mcp-files", "-p", "llm-sim"], {
-    cwd: root,
-    stdio: "inherit",
-  });
-  if (r.status !== 0) throw new Error("cargo build failed");
-}
-
-/** Start `jarvis demo` (cwd = repo root, so it serves web/dist) on a free port. */
-async function startHost(extraEnv, hosts) {
-  const demoDir = mkdtempSync(join(tmpdir(), "jarvis-e2e-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, JARVIS_DEMO_DIR: demoDir, RUST_LOG: process.env.RUST_LOG ?? "warn" };
-  for (const k of Object.keys(env)) if (k.startsWith("JARVIS_LLM_") || k === "ANTHROPIC_API_KEY") delete env[k];
-  Object.assign(env, extraEnv);
-  const child = spawn(bin("jarvis"), ["demo", "--port", String(port), "--speed", "20"], {
-    cwd: root,
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stdout.on("data", (d) => (log += d));
-  child.stderr.on("data", (d) => (log += d));
-  const h = {
-    base,
-    async stop(showLog) {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        /* already gone */
-      }
-      await Promise.race([new Promise((r) => child.once("exit", r)), sleep(5000)]);
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-      if (showLog) console.log(`--- agent host output (${base}) ---\n${log.slice(-4000)}`);
-      rmSync(demoDir, { recursive: true, force: true });
-    },
-  };
-  hosts.push(h);
-  await waitFor("the agent host (/api/health?liveness)", async () => (await fetch(`${base}/api/health?liveness`)).ok, 90_000);
-  return h;
-}
-
-/** Start llm-sim with a scenario; resolves to its base URL. */
-async function startLlmSim(scenario, hosts) {
-  const child = spawn(bin("llm-sim"), ["--scenario", scenario, "--port", "0"], { detached: true, stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((res, rej) => {
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.startsWith("http"));
-      if (line) res(line.trim());
-    });
-    child.once("exit", () => rej(new Error("llm-sim exited")));
-  });
-  hosts.push({
-    async stop() {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        /* gone */
-      }
-    },
-  });
-  return url;
-}
 
 const results = [];
 async function step(name, fn) {
@@ -152,7 +43,7 @@ async function main() {
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: !process.env.JARVIS_E2E_HEADED,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: CHROMIUM_ARGS,
       viewport: { width: 1440, height: 900 },
       reducedMotion: "no-preference",
     });
@@ -208,6 +99,10 @@ async function main() {
       await card.waitFor();
       await card.getByText(/\d+s/).first().waitFor();
       await page.screenshot({ path: join(shots, "03-approval.png") });
+      // A reload does not lose the waiting request: it comes back from GET /api/approvals.
+      await page.reload();
+      await page.getByTestId("link-state").filter({ hasText: "LINKED" }).waitFor();
+      await card.getByRole("button", { name: "DENY" }).waitFor();
       await card.getByRole("button", { name: "DENY" }).click();
       await card.getByText("DENIED").waitFor();
     });
@@ -244,7 +139,11 @@ async function main() {
       await waitFor("kill switch toggled", async () => (await ks.getAttribute("aria-checked")) === String(!before));
       await page.reload();
       await waitFor("kill switch after reload", async () => (await page.getByTestId("kill-switch").getAttribute("aria-checked")) === String(!before) && (await page.getByTestId("kill-switch").isEnabled()));
-      await page.getByTestId("assistant-msg").first().waitFor(); // history of the session reloaded
+      await page.getByTestId("assistant-msg").first().waitFor({ timeout: 15_000 }).catch(async (e) => {
+        const sid = await page.evaluate(() => localStorage.getItem("jarvis_session_id"));
+        const r = await page.request.get(`${base}/api/sessions/${sid}/messages`);
+        throw new Error(`${e.message}; session ${sid}: ${r.status()} ${(await r.text()).slice(0, 300)}; chat: ${(await page.locator(".chat").textContent())?.slice(0, 300)}`);
+      }); // history of the session reloaded
       await page.screenshot({ path: join(shots, "07-killswitch-after-reload.png") });
       await page.getByTestId("kill-switch").click();
       await waitFor("kill switch back", async () => (await page.getByTestId("kill-switch").getAttribute("aria-checked")) === String(before));
@@ -256,6 +155,93 @@ async function main() {
         await page.keyboard.press(k);
         await waitFor(`focus on ${id}`, async () => (await page.evaluate(() => document.activeElement?.id)) === id, 3000);
       }
+    });
+
+    await step("hotkey t opens the terminal; a command runs through the gate as run_node_command and its result shows", async () => {
+      await page.locator("body").click({ position: { x: 5, y: 5 } });
+      await page.keyboard.press("t");
+      const term = page.getByTestId("terminal");
+      await term.locator(".xterm-rows").waitFor();
+      await waitFor("focus in the terminal", async () => page.evaluate(() => !!document.activeElement?.closest(".xterm")), 10_000);
+      // Refused by mcp-proxmox's allowlist before any connection is made (the demo nodes have no sshd).
+      await page.keyboard.type("cat '/etc/shadow'");
+      await page.keyboard.press("Enter");
+      const rows = term.locator(".xterm-rows");
+      await waitFor("the YELLOW tool start line", async () => ((await rows.textContent()) ?? "").includes("[YELLOW] run_node_command started"), 20_000);
+      await waitFor("the refusal", async () => ((await rows.textContent()) ?? "").includes("is not in the command allowlist"), 20_000);
+      // History: arrow-up brings the command back.
+      await page.keyboard.press("ArrowUp");
+      await waitFor("history recall", async () => /refused|allowlist/i.test((await rows.textContent()) ?? "") && /\$ cat '\/etc\/shadow'\s*$/.test((await rows.textContent()) ?? ""), 5000).catch(async (e) => {
+        throw new Error(`${e.message}; terminal shows: ${JSON.stringify(await rows.textContent())}`);
+      });
+      await page.keyboard.press("Control+c");
+      await page.screenshot({ path: join(shots, "13-terminal.png") });
+      // The direct call was audited as a tool event and did not land in the chat as a card.
+      if ((await page.getByTestId("tool-card").filter({ hasText: "run_node_command" }).count()) !== 0) throw new Error("terminal call leaked into the chat");
+    });
+
+    await step("RRD charts render for a node and a guest across timeframes", async () => {
+      await page.getByRole("tab", { name: "HUD" }).click();
+      const chart = page.getByTestId("rrd-chart");
+      await waitFor("a node chart with points", async () => Number(await chart.getAttribute("data-points")) > 10, 30_000).catch(async (e) => {
+        const err = await page.getByTestId("rrd-error").textContent().catch(() => "");
+        const r = await page.request.get(`${base}/api/rrd?node=pve1`);
+        throw new Error(`${e.message}; panel says ${JSON.stringify(err)}; GET /api/rrd → ${r.status()}`);
+      });
+      await chart.locator("canvas").first().waitFor();
+      await page.getByRole("group", { name: "timeframe" }).getByRole("button", { name: "week" }).click();
+      await waitFor("the week chart", async () => Number(await chart.getAttribute("data-points")) > 10, 30_000);
+      // The guest's VMID in the cluster column opens its history.
+      await page.getByRole("tab", { name: "CHAT" }).click();
+      await page.getByRole("button", { name: `history of ${who}`, exact: true }).click();
+      await page.getByRole("tab", { name: "HUD", selected: true }).waitFor();
+      await waitFor("the guest selected", async () => (await page.getByLabel("chart of").inputValue()) === `vmid:${target.vmid}`, 5000);
+      await waitFor("a guest chart", async () => Number(await chart.getAttribute("data-points")) > 10 && (await page.getByTestId("rrd-error").count()) === 0, 30_000);
+      await page.screenshot({ path: join(shots, "14-rrd.png") });
+    });
+
+    await step("command palette (Ctrl+K) runs commands; ? shows help; Escape closes; focus is visible", async () => {
+      await page.locator("body").click({ position: { x: 5, y: 5 } });
+      await page.keyboard.press("Control+k");
+      const palette = page.getByRole("dialog", { name: "command palette" });
+      await palette.waitFor();
+      await page.keyboard.type("theme purple");
+      await page.screenshot({ path: join(shots, "15-palette.png") });
+      await page.keyboard.press("Enter");
+      await waitFor("purple theme", async () => (await page.evaluate(() => document.documentElement.dataset.theme)) === "purple", 3000);
+      await palette.waitFor({ state: "detached" });
+      await page.keyboard.press("Control+k");
+      await page.keyboard.type("go to feed");
+      await page.keyboard.press("Enter");
+      await page.getByRole("tab", { name: "FEED", selected: true }).waitFor();
+      await page.keyboard.press("?");
+      const help = page.getByRole("dialog", { name: "KEYBOARD SHORTCUTS" });
+      await help.waitFor();
+      await help.getByText("command palette").waitFor();
+      const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      if (outline === "none") throw new Error("the focused Close button shows no focus outline");
+      await page.keyboard.press("Escape");
+      await help.waitFor({ state: "detached" });
+      await page.keyboard.press("m");
+      await waitFor("mode changed", async () => (await page.evaluate(() => document.documentElement.dataset.mode)) !== "full", 3000);
+      await page.keyboard.press("m");
+      await page.keyboard.press("m");
+      await page.getByLabel("theme").selectOption("cyan");
+      await page.getByRole("tab", { name: "CHAT" }).click();
+    });
+
+    await step("voice, memory and cost panels render their backend's data or a clear 'not available' state", async () => {
+      const status = async (path) => (await page.request.get(`${base}${path}`)).status();
+      const voice = page.getByTestId("voice-panel");
+      if ((await status("/api/settings/voice")) === 404) await voice.getByText("not available on this agent host").waitFor();
+      else await voice.getByLabel("voice engine").waitFor();
+      await page.getByTestId("visualiser").waitFor();
+      if ((await page.getByTestId("visualiser").getAttribute("data-active")) !== "0") throw new Error("visualiser active while silent");
+      if ((await status("/api/memory?limit=1")) === 404) await page.getByText(/Memory .* not available/).waitFor();
+      else await page.getByLabel("search memories").waitFor();
+      if ((await status("/api/costs")) === 404) await page.getByText(/Cost history .* not available/).waitFor();
+      else await page.getByTestId("cost-summary").waitFor();
+      await page.locator("#panel-right").screenshot({ path: join(shots, "16-right-column.png") });
     });
 
     await step("prefers-reduced-motion stops the animations", async () => {
@@ -357,7 +343,9 @@ async function main() {
             ws.onerror = () => reject(new Error("ws error"));
             ws.onmessage = (ev) => {
               const m = JSON.parse(ev.data);
-              if (m.type === "error") reject(new Error(m.message));
+              // `done` can overtake the end of the server's turn task: retry shortly.
+              if (m.type === "error" && /still running/.test(m.message)) setTimeout(next, 20);
+              else if (m.type === "error") reject(new Error(m.message));
               if (m.type === "done" && m.session_id === sid) {
                 n++;
                 if (n >= turns) {
@@ -396,6 +384,8 @@ async function main() {
       console.log(`      (scrolled ${r.frames} frames over ${r.total}px: frame p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, ${r.jumps} scroll-anchor corrections by the virtualiser)`);
       if (r.top !== 0) throw new Error("did not reach the top of the history");
       await page.getByText("status check 0", { exact: true }).waitFor();
+      // The first turn's tool call came back from the stored history as a finished tool card.
+      await page.getByTestId("tool-card").filter({ hasText: "list_nodes" }).getByText("ok", { exact: true }).waitFor();
       await page.screenshot({ path: join(shots, "12-history-top.png") });
     });
 

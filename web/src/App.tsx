@@ -1,14 +1,22 @@
-import { useCallback, useEffect, type ReactNode } from "react";
+import { lazy, Suspense, useCallback, useEffect, type ReactNode } from "react";
 import * as api from "./api";
 import { Chat } from "./components/Chat";
 import { ClusterColumn } from "./components/Cluster";
+import { AutonomyBadge, CostsPanel, Feed, MemoryPanel } from "./components/Intel";
 import { Login } from "./components/Login";
-import { Clock, CostPanel, Feed, HealthPanel, Hud, KillSwitch, ThemePicker } from "./components/Panels";
+import { focusPanel, Overlays } from "./components/Overlays";
+import { Clock, HealthPanel, Hud, KillSwitch, ThemePicker } from "./components/Panels";
+import { TerminalPanel } from "./components/Terminal";
+import { VoicePanel } from "./components/Voice";
 import { connection, storedSession, useConnection } from "./connection";
-import { historyItems } from "./history";
+import { approvalItems, historyItems } from "./history";
+import type { Tier } from "./protocol";
 import { useChat } from "./stores/chat";
 import { useCluster } from "./stores/cluster";
+import { loadIntel } from "./stores/intel";
 import { useUi, type Panel, type Tab } from "./stores/ui";
+
+const RrdPanel = lazy(() => import("./components/Rrd"));
 
 const PANELS: Panel[] = ["cluster", "center", "right"];
 
@@ -16,14 +24,21 @@ function useHotkeys(): void {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
-      if (e.ctrlKey || e.metaKey || e.altKey) return;
-      if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+      const ui = useUi.getState();
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        ui.setOverlay(ui.overlay === "palette" ? null : "palette");
+        return;
+      }
+      if (e.ctrlKey || e.metaKey || e.altKey || ui.overlay) return;
+      if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName) || t.closest(".xterm"))) return;
       const i = ["1", "2", "3"].indexOf(e.key);
-      if (i >= 0) {
-        const p = PANELS[i] as Panel;
-        useUi.getState().setPanel(p);
-        document.getElementById(`panel-${p}`)?.focus();
-      } else if (e.key === "m") useUi.getState().cycleMode();
+      if (i >= 0) focusPanel(PANELS[i] as Panel);
+      else if (e.key === "m") ui.cycleMode();
+      else if (e.key === "t") {
+        e.preventDefault();
+        ui.focusTerminal();
+      } else if (e.key === "?") ui.setOverlay("help");
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
@@ -60,15 +75,25 @@ function Dashboard(): ReactNode {
       (on) => useUi.getState().setKillSwitch(on),
       () => useUi.getState().setKillSwitch(true, "kill switch state unreadable — counts as ON"),
     );
+    loadIntel();
     const sid = storedSession();
-    if (sid && useChat.getState().items.length === 0) {
-      useChat.getState().setSession(sid);
-      api.sessionMessages(sid).then(
-        (m) => {
-          if (useChat.getState().items.length === 0) useChat.getState().loadHistory(historyItems(sid, m));
-        },
-        () => undefined,
-      );
+    if (useChat.getState().items.length === 0) {
+      if (sid) useChat.getState().setSession(sid);
+      // Tool tiers for the rebuilt tool cards; never hold the history back for long.
+      const tiers = Promise.race([
+        api.getJson<{ tools: { name: string; tier: Tier }[] }>("/api/tools").then(
+          (r) => new Map(r.tools.map((t) => [t.name, t.tier])),
+          () => new Map<string, Tier>(),
+        ),
+        new Promise<Map<string, Tier>>((res) => setTimeout(() => res(new Map()), 1500)),
+      ]);
+      const msgs = sid ? api.sessionMessages(sid).catch(() => []) : Promise.resolve([]);
+      const pending = api.approvals().catch(() => []);
+      void Promise.all([tiers, msgs, pending]).then(([tierMap, m, p]) => {
+        const items = historyItems(sid ?? "", m, (t) => tierMap.get(t) ?? "black");
+        const live = new Set(useChat.getState().items.flatMap((i) => (i.kind === "approval" ? [i.approvalId] : [])));
+        useChat.getState().prependHistory([...items, ...approvalItems(p.filter((a) => !live.has(a.approval_id)))]);
+      });
     }
     return () => {
       alive = false;
@@ -102,7 +127,14 @@ function Dashboard(): ReactNode {
           {link === "open" ? "LINKED" : link === "unreachable" ? "AGENT HOST UNREACHABLE" : link === "reconnecting" ? "RECONNECTING…" : "CONNECTING…"}
         </span>
         {killOn && <span className="badge bad">KILL SWITCH</span>}
+        <AutonomyBadge />
         <span className="spacer" />
+        <button type="button" className="btn small" onClick={() => useUi.getState().setOverlay("palette")} aria-label="command palette (Ctrl+K)">
+          ⌘K
+        </button>
+        <button type="button" className="btn small" onClick={() => useUi.getState().setOverlay("help")} aria-label="keyboard shortcuts (?)">
+          ?
+        </button>
         <Clock />
         <button type="button" className="btn small" onClick={cycleMode} aria-label={`visual mode ${mode}, press to change`}>
           {mode.toUpperCase()}
@@ -142,15 +174,30 @@ function Dashboard(): ReactNode {
             ))}
           </div>
           <div role="tabpanel" id={`tabpanel-${tab}`} aria-labelledby={`tab-${tab}`} className="tabpanel">
-            {tab === "hud" ? <Hud /> : tab === "feed" ? <Feed /> : <Chat />}
+            {tab === "hud" ? (
+              <>
+                <Hud />
+                <Suspense fallback={<p className="muted tiny">loading charts…</p>}>
+                  <RrdPanel />
+                </Suspense>
+              </>
+            ) : tab === "feed" ? (
+              <Feed />
+            ) : (
+              <Chat />
+            )}
           </div>
         </section>
         <aside className="col col-right panel" id="panel-right" tabIndex={-1} aria-label="controls">
           <KillSwitch />
-          <CostPanel />
+          <TerminalPanel />
+          <VoicePanel />
+          <CostsPanel />
+          <MemoryPanel />
           <HealthPanel />
         </aside>
       </div>
+      <Overlays />
       <nav className="bottom-nav" aria-label="panels">
         {(
           [

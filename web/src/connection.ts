@@ -7,7 +7,14 @@ import { FrameBatcher } from "./lib/frameBatcher";
 import { parseServerMsg, type ClientMsg, type ServerMsg, type Snapshot } from "./protocol";
 import { useChat } from "./stores/chat";
 import { nodeOnline, useCluster, type Row } from "./stores/cluster";
+import { useIntel } from "./stores/intel";
 import { useUi } from "./stores/ui";
+import { useVoice } from "./stores/voice";
+import { FrameError, parseFrame } from "./voice/frame";
+import { player } from "./voice/player";
+
+/** A listener sees every server message first; returning true keeps it from the chat. */
+export type Listener = (m: ServerMsg) => boolean;
 
 const SESSION_KEY = "jarvis_session_id";
 const POLL_MS = 5000;
@@ -65,6 +72,23 @@ class Connection {
   private gotClusterEvent = false;
   private stopped = true;
   private readonly batcher = new FrameBatcher((batch) => useChat.getState().appendTokens(batch));
+  private readonly listeners = new Set<Listener>();
+
+  subscribe(l: Listener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /**
+   * Tell the server whether to send audio for answers, and in which codec. Only sent to an
+   * agent host with a voice backend (GET /api/settings/voice answered); without it the server
+   * sends no audio anyway (the default is off).
+   */
+  sendAudioPrefs(): boolean {
+    const v = useVoice.getState();
+    if (v.settings === null || v.settings === "missing") return false;
+    return this.send({ type: "audio_prefs", enabled: useVoice.getState().autoplay, codec: player.opusSupported() ? "opus" : "wav" });
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -91,6 +115,7 @@ class Connection {
   private open(): void {
     const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
     const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     useUi.getState().setLink(this.retry === 0 ? "connecting" : "reconnecting");
     ws.onopen = () => {
@@ -98,11 +123,16 @@ class Connection {
       useUi.getState().setLink("open");
       const sid = useChat.getState().sessionId ?? storedSession();
       if (sid) ws.send(JSON.stringify({ type: "join", session_id: sid } satisfies ClientMsg));
+      this.sendAudioPrefs();
       this.pingTimer = setInterval(() => this.send({ type: "ping" }), 25_000);
       if (!this.gotClusterEvent) this.schedulePoll(CLUSTER_GRACE_MS);
     };
     ws.onmessage = (ev: MessageEvent) => {
-      if (typeof ev.data !== "string") return; // binary frames: audio (not handled yet)
+      if (ev.data instanceof ArrayBuffer) {
+        this.audio(ev.data);
+        return;
+      }
+      if (typeof ev.data !== "string") return;
       const m = parseServerMsg(ev.data);
       if (m) this.handle(m);
     };
@@ -164,7 +194,19 @@ class Connection {
     this.schedulePoll(POLL_MS);
   }
 
-  private handle(m: ServerMsg): void {
+  private audio(data: ArrayBuffer): void {
+    if (!useVoice.getState().autoplay) return;
+    try {
+      player.frame(parseFrame(data));
+    } catch (e) {
+      if (e instanceof FrameError) useVoice.getState().setError(`bad audio frame: ${e.message}`);
+      else throw e;
+    }
+  }
+
+  /** Messages that concern other stores than the chat (also called by tests). */
+  handle(m: ServerMsg): void {
+    for (const l of this.listeners) if (l(m)) return;
     if (m.type === "token") {
       this.batcher.push(m.session_id, m.text);
       return;
@@ -179,6 +221,23 @@ class Connection {
     this.batcher.flush();
     const feed = useUi.getState().pushFeed;
     switch (m.type) {
+      case "cost":
+        useIntel.getState().setCosts(m.summary);
+        return;
+      case "event":
+        useIntel.getState().addEvent(m.event);
+        return;
+      case "speech": {
+        const items = useChat.getState().items;
+        const last = [...items].reverse().find((i) => i.kind === "assistant" && i.sessionId === m.session_id);
+        if (last) player.bind(m.response_id, last.id);
+        return;
+      }
+      case "speech_end":
+        player.end(m.response_id, m.count);
+        return;
+      case "transcript":
+        return;
       case "accepted":
         rememberSession(m.session_id);
         break;

@@ -4,7 +4,10 @@ import "@fontsource/rajdhani/600.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { installPerfProbe } from "./perf";
 import "./styles.css";
+
+installPerfProbe();
 
 const root = document.getElementById("root");
 if (root) {

@@ -87,9 +87,109 @@ export type ServerMsg =
       cost_usd: number | null;
       timing: { received_ms?: number; llm_start_ms?: number; first_token_ms?: number; llm_done_ms?: number; total_ms?: number };
       iterations: number;
+      provider?: string | null;
+      model?: string | null;
+      route?: Route | null;
     }
   | { type: "error"; session_id?: string; message: string }
-  | { type: "pong" };
+  | { type: "pong" }
+  | ({ type: "route"; session_id: string } & Route)
+  | { type: "cost"; summary: CostSummary }
+  | { type: "event"; event: MonitorEvent }
+  | {
+      type: "speech";
+      session_id: string;
+      response_id: string;
+      index: number;
+      text: string;
+      engine: string;
+      codec: "wav" | "opus";
+      sample_rate: number;
+    }
+  | { type: "speech_end"; session_id: string; response_id: string; count: number; engine: string }
+  | { type: "transcript"; text: string; engine: string };
+
+/** Which model answers a turn and why (WS `route`, `done.route`). */
+export interface Route {
+  provider: string;
+  model: string;
+  reason: string;
+  rule?: string | null;
+}
+
+export interface CostBucket {
+  usd: number;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+}
+
+export interface CostSummary {
+  currency: string;
+  today: CostBucket;
+  week: CostBucket;
+  month: CostBucket;
+  budget: { daily_usd: number | null; monthly_usd: number | null; daily_used: number; monthly_used: number; state: "ok" | "warn" | "over" };
+  by_provider: { provider: string; model: string; requests: number; input_tokens: number; output_tokens: number; usd: number }[];
+  recent: { ts: string; session_id: string; provider: string; model: string; input_tokens: number; output_tokens: number; usd: number }[];
+  saved_usd: number;
+}
+
+export interface MonitorEvent {
+  id: number;
+  ts: string;
+  kind: "alert" | "clear" | "action" | "verify" | "escalation" | "info";
+  severity: "info" | "warning" | "critical";
+  resource: string | null;
+  condition: string | null;
+  title: string;
+  detail: string;
+  auto: boolean;
+}
+
+export interface Memory {
+  id: number;
+  tier: "conversation" | "episodic" | "semantic";
+  kind: string;
+  text: string;
+  source: string;
+  session_id: string | null;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface MonitorState {
+  autonomy: number;
+  kill_switch: boolean;
+  rules: unknown[];
+  active: { condition: string; resource: string; since: string; value: unknown }[];
+}
+
+export interface VoiceEngine {
+  id: string;
+  kind: string;
+  healthy: boolean;
+  voices: string[];
+}
+
+export interface VoiceSettings {
+  engine: string | null;
+  voice: string | null;
+  speed: number;
+  autoplay: boolean;
+  opus: boolean;
+  engines: VoiceEngine[];
+}
+
+export interface RrdPoint {
+  time: number;
+  cpu?: number;
+  mem?: number;
+  maxmem?: number;
+  netin?: number;
+  netout?: number;
+  [k: string]: number | undefined;
+}
 
 export type ClientMsg =
   | { type: "send"; text: string; session_id?: string }
@@ -98,11 +198,14 @@ export type ClientMsg =
   | { type: "approve"; approval_id: string; session_id: string; args_hash?: string }
   | { type: "deny"; approval_id: string; session_id: string }
   | { type: "cancel" }
-  | { type: "ping" };
+  | { type: "ping" }
+  | { type: "audio_prefs"; enabled: boolean; codec: "opus" | "wav" }
+  | { type: "stt"; audio_b64: string; content_type: string; send: boolean };
 
 const TYPES = new Set([
   "accepted", "cluster", "joined", "token", "tool_start", "tool_progress", "tool_result", "approval_required",
-  "approval_resolved", "approval_ack", "notice", "done", "error", "pong",
+  "approval_resolved", "approval_ack", "notice", "done", "error", "pong", "route", "cost", "event", "speech",
+  "speech_end", "transcript",
 ]);
 
 /** Parse one text frame; unknown or malformed messages yield null (the server may be newer). */

@@ -137,6 +137,9 @@ pub struct NodeMetricsArgs {
     /// `hour` (default), `day`, `week`, `month` or `year`.
     #[serde(default)]
     pub timeframe: Option<String>,
+    /// Also return every sample (`time` plus the metrics) in the structured result, for charts.
+    #[serde(default)]
+    pub points: bool,
     #[serde(default)]
     pub cluster: Option<String>,
 }
@@ -149,6 +152,9 @@ pub struct GuestMetricsArgs {
     /// `hour` (default), `day`, `week`, `month` or `year`.
     #[serde(default)]
     pub timeframe: Option<String>,
+    /// Also return every sample (`time` plus the metrics) in the structured result, for charts.
+    #[serde(default)]
+    pub points: bool,
     #[serde(default)]
     pub cluster: Option<String>,
 }
@@ -596,7 +602,11 @@ pub fn register(r: &mut Registry<Pve>) {
                 fmt::pct(cpu_max),
                 rows.len()
             );
-            Ok(ToolOutput::new(text, json!({"node": node, "timeframe": tf, "summary": m, "samples": rows.len()})))
+            let mut out = json!({"node": node, "timeframe": tf, "summary": m, "samples": rows.len()});
+            if a.points {
+                out["points"] = Value::Array(rows);
+            }
+            Ok(ToolOutput::new(text, out))
         },
     );
     r.add(
@@ -621,7 +631,11 @@ pub fn register(r: &mut Registry<Pve>) {
             }
             let cpu = m.get("cpu").and_then(|x| x.get("avg")).and_then(Value::as_f64).unwrap_or(0.0);
             let text = format!("{} over the last {tf}: CPU avg {}, {} samples", g.label(), fmt::pct(cpu), rows.len());
-            Ok(ToolOutput::new(text, json!({"vmid": g.vmid, "timeframe": tf, "summary": m, "samples": rows.len()})))
+            let mut out = json!({"vmid": g.vmid, "timeframe": tf, "summary": m, "samples": rows.len()});
+            if a.points {
+                out["points"] = Value::Array(rows);
+            }
+            Ok(ToolOutput::new(text, out))
         },
     );
     r.add(

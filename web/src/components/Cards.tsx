@@ -2,6 +2,7 @@ import { memo, useEffect, useState, type ReactNode } from "react";
 import { connection } from "../connection";
 import { Markdown } from "../lib/markdown";
 import { useChat, type ChatItem } from "../stores/chat";
+import { PlayButton } from "./Voice";
 
 type Of<K extends ChatItem["kind"]> = Extract<ChatItem, { kind: K }>;
 
@@ -116,7 +117,14 @@ export const MessageView = memo(function MessageView({ item }: { item: ChatItem 
       return (
         <div className={`msg assistant ${item.streaming ? "streaming" : ""}`} data-testid="assistant-msg">
           <span className="who">
-            JARVIS{item.provider && <span className="provider badge">{item.provider === "anthropic" ? "Claude" : item.provider}</span>}
+            JARVIS
+            {item.provider && (
+              <span className={`provider badge provider-${item.provider === "anthropic" ? "claude" : "local"}`} title={item.route ? `${item.route.model}: ${item.route.reason}` : undefined} data-testid="provider-badge">
+                {item.provider === "anthropic" ? "Claude" : item.provider === "local" ? "local" : item.provider}
+              </span>
+            )}
+            {item.route?.reason && <span className="muted tiny route-reason"> {item.route.reason}</span>}
+            {!item.streaming && item.text && <PlayButton id={item.id} text={item.text} />}
           </span>
           <div className="body md">
             <Markdown text={item.text} />

@@ -1,5 +1,5 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
+import { useEffect, useLayoutEffect, useRef, useState, type SyntheticEvent, type KeyboardEvent, type ReactNode } from "react";
 import { connection, storedSession } from "../connection";
 import { useChat } from "../stores/chat";
 import { useUi } from "../stores/ui";
@@ -38,7 +38,7 @@ export function Chat(): ReactNode {
     return () => el.removeEventListener("scroll", onScroll);
   }, []);
 
-  function send(e?: FormEvent) {
+  function send(e?: SyntheticEvent) {
     e?.preventDefault();
     const t = text.trim();
     if (!t) return;

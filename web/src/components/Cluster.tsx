@@ -11,7 +11,7 @@ function Bar({ label, value, detail }: { label: string; value: number; detail: s
     <div className="bar-row">
       <span className="bar-label">{label}</span>
       <div className={`bar ${level}`} role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(value)}>
-        <div className="bar-fill" style={{ width: `${value}%` }} />
+        <div className="bar-fill" style={{ transform: `scaleX(${Math.max(0, Math.min(100, value)) / 100})` }} />
       </div>
       <span className="bar-value">{detail}</span>
     </div>
@@ -25,7 +25,11 @@ export const NodeCard = memo(function NodeCard({ node }: { node: Row }): ReactNo
     <article className={`node-card ${online ? "online" : "offline"}`} data-testid="node-card" aria-label={`node ${name}`}>
       <header>
         <span className={`dot ${online ? "ok" : "bad"}`} aria-hidden="true" />
-        <h3>{name}</h3>
+        <h3>
+          <button type="button" className="btn link node-name" onClick={() => useUi.getState().showChart(`node:${name}`)} aria-label={`history of node ${name}`} title="CPU, memory and network history">
+            {name}
+          </button>
+        </h3>
         <span className={`badge ${online ? "ok" : "bad"}`}>{online ? "ONLINE" : (node.status ?? "unknown").toUpperCase()}</span>
       </header>
       {online ? (
@@ -64,9 +68,15 @@ const GuestRow = memo(function GuestRow({ guest, disabled }: { guest: Row; disab
   return (
     <li className={`guest ${guest.status ?? ""}`} data-testid="guest-row">
       <span className={`dot ${running ? "ok" : guest.status === "paused" || guest.status === "suspended" ? "warn" : "off"}`} aria-hidden="true" />
-      <span className="vmid" title={guest.type === "lxc" ? "container" : "virtual machine"}>
+      <button
+        type="button"
+        className="vmid btn link"
+        title={`${guest.type === "lxc" ? "container" : "virtual machine"}: show its history`}
+        aria-label={`history of ${who}`}
+        onClick={() => guest.vmid != null && useUi.getState().showChart(`vmid:${guest.vmid}`)}
+      >
         {guest.vmid}
-      </span>
+      </button>
       <span className="gname" title={guest.name ?? ""}>
         {guest.name ?? "—"}
         {guest.type === "lxc" && <span className="muted tiny"> CT</span>}

@@ -1,9 +1,7 @@
 import { useEffect, useState, type ReactNode } from "react";
 import * as api from "../api";
-import { usd } from "../format";
-import { useChat } from "../stores/chat";
 import { nodeOnline, useCluster } from "../stores/cluster";
-import { THEMES, useUi, type FeedEntry, type Theme } from "../stores/ui";
+import { THEMES, useUi, type Theme } from "../stores/ui";
 
 function Ring({ label, value, sub }: { label: string; value: number; sub: string }): ReactNode {
   const r = 42;
@@ -67,36 +65,6 @@ export function Hud(): ReactNode {
   );
 }
 
-type FeedFilter = "all" | "auto" | "alerts";
-
-export function Feed(): ReactNode {
-  const feed = useUi((s) => s.feed);
-  const [f, setF] = useState<FeedFilter>("all");
-  const shown: FeedEntry[] = feed.filter((e) => f === "all" || (f === "auto" ? e.level === "auto" : e.level === "alert")).slice().reverse();
-  return (
-    <div className="feed">
-      <div role="group" aria-label="feed filter" className="guest-filters">
-        {(["all", "auto", "alerts"] as const).map((k) => (
-          <button key={k} type="button" className={`chip ${f === k ? "on" : ""}`} aria-pressed={f === k} onClick={() => setF(k)}>
-            {k.toUpperCase()}
-          </button>
-        ))}
-      </div>
-      {shown.length === 0 ? (
-        <p className="muted empty">No events yet.</p>
-      ) : (
-        <ol className="feed-list">
-          {shown.map((e) => (
-            <li key={e.id} className={`feed-${e.level}`}>
-              <time className="muted">{new Date(e.at).toLocaleTimeString()}</time> {e.text}
-            </li>
-          ))}
-        </ol>
-      )}
-    </div>
-  );
-}
-
 export function KillSwitch(): ReactNode {
   const on = useUi((s) => s.killSwitch);
   const err = useUi((s) => s.killSwitchError);
@@ -133,30 +101,6 @@ export function KillSwitch(): ReactNode {
           {err}
         </p>
       )}
-    </div>
-  );
-}
-
-export function CostPanel(): ReactNode {
-  const c = useChat((s) => s.costs);
-  return (
-    <div className="costs" aria-label="costs this session">
-      <h3 className="sub-title">COSTS</h3>
-      <dl className="kv">
-        <dt>turns &amp; actions</dt>
-        <dd data-testid="cost-turns">{c.turns}</dd>
-        <dt>tokens in / out</dt>
-        <dd data-testid="cost-tokens">
-          {c.inputTokens} / {c.outputTokens}
-        </dd>
-        <dt>cost</dt>
-        <dd>
-          {usd(c.costUsd)}
-          {c.unpriced > 0 && <span className="muted"> (+{c.unpriced} unpriced)</span>}
-        </dd>
-        <dt>last turn</dt>
-        <dd>{c.lastTotalMs == null ? "—" : `${c.lastTotalMs} ms${c.lastFirstTokenMs != null ? `, first token ${c.lastFirstTokenMs} ms` : ""}`}</dd>
-      </dl>
     </div>
   );
 }

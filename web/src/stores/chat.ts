@@ -1,11 +1,11 @@
 import { create } from "zustand";
-import type { ServerMsg, Tier } from "../protocol";
+import type { Route, ServerMsg, Tier } from "../protocol";
 
 export type ApprovalStatus = "pending" | "sent" | "approved" | "denied" | "expired" | "failed";
 
 export type ChatItem =
   | { kind: "user"; id: string; text: string }
-  | { kind: "assistant"; id: string; sessionId: string; text: string; streaming: boolean; provider: string | null }
+  | { kind: "assistant"; id: string; sessionId: string; text: string; streaming: boolean; provider: string | null; route?: Route | null }
   | {
       kind: "tool";
       id: string;
@@ -47,6 +47,8 @@ export interface Costs {
 export interface ChatState {
   sessionId: string | null;
   items: readonly ChatItem[];
+  /** The route announced for each session's running turn (WS `route`). */
+  routes: Readonly<Record<string, Route>>;
   busy: boolean;
   costs: Costs;
   addUser: (text: string) => void;
@@ -55,6 +57,8 @@ export interface ChatState {
   setApprovalStatus: (approvalId: string, status: ApprovalStatus, error?: string | null) => void;
   setSession: (id: string | null) => void;
   loadHistory: (items: ChatItem[]) => void;
+  /** Put stored history before whatever arrived while it loaded. */
+  prependHistory: (items: ChatItem[]) => void;
   reset: () => void;
 }
 
@@ -90,6 +94,7 @@ function closeStreaming(items: readonly ChatItem[]): readonly ChatItem[] {
 export const useChat = create<ChatState>()((set, get) => ({
   sessionId: null,
   items: [],
+  routes: {},
   busy: false,
   costs: emptyCosts,
   addUser: (text) => set((s) => ({ items: [...closeStreaming(s.items), { kind: "user", id: nextId("u"), text }], busy: true })),
@@ -103,7 +108,8 @@ export const useChat = create<ChatState>()((set, get) => ({
           copy[copy.length - 1] = { ...last, text: last.text + text };
           items = copy;
         } else {
-          items = [...items, { kind: "assistant", id: nextId("a"), sessionId, text, streaming: true, provider: null }];
+          const route = s.routes[sessionId] ?? null;
+          items = [...items, { kind: "assistant", id: nextId("a"), sessionId, text, streaming: true, provider: route?.provider ?? null, route }];
         }
       }
       return { items };
@@ -175,10 +181,24 @@ export const useChat = create<ChatState>()((set, get) => ({
       case "error":
         set({ items: [...closeStreaming(s.items), { kind: "notice", id: nextId("e"), text: m.message, level: "error" }], busy: false });
         return;
+      case "route": {
+        const { type: _t, session_id, ...route } = m;
+        set({ routes: { ...s.routes, [session_id]: route } });
+        return;
+      }
       case "done": {
         const c = s.costs;
+        const route = m.route ?? s.routes[m.session_id] ?? (m.provider ? { provider: m.provider, model: m.model ?? "", reason: "" } : null);
+        const { [m.session_id]: _done, ...routes } = s.routes;
+        let items = closeStreaming(s.items);
+        if (route) {
+          items = updateWhere(items, (i) => i.kind === "assistant" && i.sessionId === m.session_id, (i) =>
+            i.kind === "assistant" && (i.provider !== route.provider || i.route?.reason !== route.reason) ? { ...i, provider: route.provider, route } : i,
+          );
+        }
         set({
-          items: closeStreaming(s.items),
+          routes,
+          items,
           busy: false,
           costs: {
             turns: c.turns + 1,
@@ -204,5 +224,10 @@ export const useChat = create<ChatState>()((set, get) => ({
     })),
   setSession: (id) => set({ sessionId: id }),
   loadHistory: (items) => set({ items }),
-  reset: () => set({ sessionId: null, items: [], busy: false }),
+  prependHistory: (history) =>
+    set((s) => {
+      const ids = new Set(s.items.map((i) => i.id));
+      return { items: [...history.filter((h) => !ids.has(h.id)), ...s.items] };
+    }),
+  reset: () => set({ sessionId: null, items: [], busy: false, routes: {} }),
 }));

@@ -47,6 +47,15 @@ export interface UiState {
   killSwitch: boolean | null;
   killSwitchError: string | null;
   feed: readonly FeedEntry[];
+  /** Incremented to ask the terminal panel to open and take focus (hotkey t). */
+  terminalFocus: number;
+  /** Overlays: the command palette and the hotkey help. */
+  overlay: "palette" | "help" | null;
+  /** What the HUD's history chart shows: `node:<name>` or `vmid:<id>` (null: the first node). */
+  chart: string | null;
+  showChart: (target: string) => void;
+  focusTerminal: () => void;
+  setOverlay: (o: "palette" | "help" | null) => void;
   setTheme: (t: Theme) => void;
   cycleMode: () => void;
   setTab: (t: Tab) => void;
@@ -73,6 +82,12 @@ export const useUi = create<UiState>()((set) => ({
   killSwitch: null,
   killSwitchError: null,
   feed: [],
+  terminalFocus: 0,
+  overlay: null,
+  chart: null,
+  showChart: (chart) => set({ chart, tab: "hud", panel: "center" }),
+  focusTerminal: () => set((s) => ({ terminalFocus: s.terminalFocus + 1, panel: "right" })),
+  setOverlay: (overlay) => set({ overlay }),
   setTheme: (theme) => {
     save("jarvis_theme", theme);
     set({ theme });
