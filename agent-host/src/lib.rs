@@ -61,6 +61,44 @@ pub fn default_servers() -> Vec<McpServerConfig> {
 /// The cluster snapshot resource every dashboard shows.
 pub const SNAPSHOT_URI: &str = "pve://cluster/snapshot";
 
+/// mcp-voice announces a newly deployed (or rolled back) voice model on `voice://models/active`:
+/// cached speech of that engine is in the old voice, so it goes.
+async fn voice_model_changes(mcp: Arc<mcp::McpManager>, voice: Arc<voice::VoiceService>, stop: CancellationToken) {
+    const ACTIVE_MODEL: &str = "voice://models/active";
+    let mut updates = mcp.resource_updates();
+    loop {
+        let uri = tokio::select! {
+            r = updates.recv() => match r {
+                Ok(u) => u,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => ACTIVE_MODEL.to_string(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = stop.cancelled() => return,
+        };
+        if uri != ACTIVE_MODEL {
+            continue;
+        }
+        let engine = match mcp.read_resource(ACTIVE_MODEL).await {
+            Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("engine").and_then(|e| e.as_str()).map(str::to_string)),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading {ACTIVE_MODEL}");
+                None
+            }
+        };
+        // Without a readable engine name every engine's cache goes (stale audio is worse than a miss).
+        let engines: Vec<String> = match engine {
+            Some(e) => vec![e],
+            None => voice.tts.engines.iter().map(|t| t.id().to_string()).collect(),
+        };
+        for e in engines {
+            let files = voice.cache.clear_engine(&e).await;
+            tracing::info!(engine = %e, files, "voice model changed; speech cache cleared");
+        }
+    }
+}
+
 /// Alerts, autonomous actions and their outcomes become episodic memories ("what actions have you
 /// taken today?"). The monitor already sanitised the cluster's text; recall wraps it as data.
 async fn remember_monitor_events(
@@ -190,6 +228,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let monitor = monitor::Monitor::new(config.monitor.clone(), agent.clone()).await;
     tokio::spawn(monitor.clone().run(cluster.clone(), stop.clone()));
     tokio::spawn(intel.memory.clone().run_cleanup(stop.clone()));
+    tokio::spawn(voice_model_changes(agent.mcp.clone(), voice.clone(), stop.clone()));
     tokio::spawn(remember_monitor_events(monitor.subscribe(), intel.memory.clone(), stop.clone()));
     let (mut names_rx, names_intel, names_stop) = (cluster.clone(), intel.clone(), stop.clone());
     tokio::spawn(async move {

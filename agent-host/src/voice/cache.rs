@@ -34,10 +34,17 @@ pub fn key(engine: &str, voice: Option<&str>, speed: f32, text: &str) -> String 
     format!("{engine}\u{1f}{}\u{1f}{speed:.2}\u{1f}{}", voice.unwrap_or(""), normalise(text))
 }
 
+/// `<engine>-<sha256 of the key>.wav`: the engine prefix lets [`SpeechCache::clear_engine`] drop one
+/// engine's clips from disk (engine ids come from the configuration; anything but `[A-Za-z0-9_]` is
+/// replaced, so a name never leaves the directory).
 fn file_name(key: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
     let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex}.wav")
+    format!("{}-{hex}.wav", engine_prefix(key.split('\u{1f}').next().unwrap_or("")))
+}
+
+fn engine_prefix(engine: &str) -> String {
+    engine.chars().take(40).map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 impl SpeechCache {
@@ -48,8 +55,8 @@ impl SpeechCache {
             tracing::warn!(dir = %d.display(), error = %e, "speech cache directory unavailable; memory only");
         }
         Self {
-            memory: Cache::new(memory_entries.max(1)),
-            opus: Cache::new(memory_entries.max(1)),
+            memory: Cache::builder().max_capacity(memory_entries.max(1)).support_invalidation_closures().build(),
+            opus: Cache::builder().max_capacity(memory_entries.max(1)).support_invalidation_closures().build(),
             dir,
             disk_entries: disk_entries.max(1),
             writes: AtomicU64::new(0),
@@ -108,6 +115,32 @@ impl SpeechCache {
         self.opus.insert(key.to_string(), ogg).await;
     }
 
+    /// Forget every clip of `engine` (memory and disk): its voice changed (mcp-voice deployed a new
+    /// model and announced it on `voice://models/active`). Returns the files removed.
+    pub async fn clear_engine(&self, engine: &str) -> usize {
+        let prefix = format!("{engine}\u{1f}");
+        let (p1, p2) = (prefix.clone(), prefix);
+        if let Err(e) = self.memory.invalidate_entries_if(move |k, _| k.starts_with(&p1)) {
+            tracing::warn!(error = %e, "clearing the speech cache");
+            self.memory.invalidate_all();
+        }
+        if let Err(e) = self.opus.invalidate_entries_if(move |k, _| k.starts_with(&p2)) {
+            tracing::warn!(error = %e, "clearing the speech cache");
+            self.opus.invalidate_all();
+        }
+        let Some(dir) = self.dir.clone() else { return 0 };
+        let start = format!("{}-", engine_prefix(engine));
+        tokio::task::spawn_blocking(move || {
+            let Ok(rd) = std::fs::read_dir(&dir) else { return 0 };
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&start) && n.ends_with(".wav")))
+                .filter(|e| std::fs::remove_file(e.path()).is_ok())
+                .count()
+        })
+        .await
+        .unwrap_or(0)
+    }
+
     /// Drop the in-memory layer (tests: prove the disk layer works).
     pub fn clear_memory(&self) {
         self.memory.invalidate_all();
@@ -156,8 +189,34 @@ mod tests {
         assert!(
             file_name(&key("e", None, 1.0, "../../etc/passwd"))
                 .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == '.' || c.is_ascii_alphabetic())
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
         );
+        assert!(file_name(&key("../x", None, 1.0, "y")).starts_with("___x-"), "an engine id never leaves the dir");
+    }
+
+    #[tokio::test]
+    async fn clearing_one_engine_keeps_the_others() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = SpeechCache::new(10, Some(dir.path().to_path_buf()), 50);
+        let (x1, x2, p1) =
+            (key("xtts", None, 1.0, "one"), key("xtts", None, 1.0, "two"), key("piper", None, 1.0, "one"));
+        for k in [&x1, &x2, &p1] {
+            c.put(k, clip(10)).await;
+            c.put_opus(k, Arc::new(vec![1, 2, 3])).await;
+        }
+        for _ in 0..100 {
+            if std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0) == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(c.clear_engine("xtts").await, 2, "both xtts clips removed from disk");
+        c.memory.run_pending_tasks().await;
+        c.opus.run_pending_tasks().await;
+        assert!(c.get(&x1).await.is_none() && c.get(&x2).await.is_none() && c.get_opus(&x1).await.is_none());
+        assert!(c.get(&p1).await.is_some() && c.get_opus(&p1).await.is_some(), "piper untouched");
+        c.clear_memory();
+        assert!(c.get(&p1).await.is_some(), "piper's file still on disk");
     }
 
     #[tokio::test]
