@@ -14,6 +14,7 @@ pub const JARVIS_SERVICES: &[(&str, &str)] = &[
     ("mcp-proxmox", "mcp-proxmox"),
     ("mcp-files", "mcp-files"),
     ("mcp-projects", "mcp-projects"),
+    ("mcp-voice", "mcp-voice"),
 ];
 
 pub fn workspace_root() -> PathBuf {
