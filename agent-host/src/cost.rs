@@ -241,7 +241,7 @@ impl Costs {
 
 /// Costs recorded outside the model ledger, summed per source for `[from, to)`: `(source, usd, count)`.
 ///
-/// Today: paid TTS, from a `tts_costs` table (added by the voice work) with at least `ts INTEGER` (unix
+/// Today: paid TTS, from the `tts_costs` table the voice pipeline writes (`Store::record_tts_cost`; `ts` unix
 /// seconds) and `usd REAL`. When the table does not exist, or has another shape, it contributes nothing.
 pub fn extra_cost_sources(c: &rusqlite::Connection, from: i64, to: i64) -> Vec<(String, f64, i64)> {
     let mut out = Vec::new();
@@ -302,8 +302,11 @@ mod tests {
         assert_eq!(c.budget(now).await.expect("budget").0, BudgetState::Warn);
         c.store
             .with(move |conn| {
-                conn.execute_batch("CREATE TABLE tts_costs (ts INTEGER NOT NULL, usd REAL NOT NULL, engine TEXT);")?;
-                conn.execute("INSERT INTO tts_costs (ts, usd, engine) VALUES (?1, 0.25, 'openai')", [now])?;
+                // What `Store::record_tts_cost` writes for a paid TTS engine (the voice pipeline).
+                conn.execute(
+                    "INSERT INTO tts_costs (ts, engine, chars, usd) VALUES (?1, 'openai', 1000, 0.25)",
+                    [now],
+                )?;
                 Ok(())
             })
             .await

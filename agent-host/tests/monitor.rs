@@ -171,6 +171,11 @@ async fn lab_with(with_smtp: bool, scenario: impl FnOnce(String) -> String, edit
     cfg.monitor.interval_secs = 0;
     // The homelab's VM 114 has a failed backup; only the test about it keeps that rule on.
     cfg.monitor.backup_failed.enabled = Some(false);
+    // The simulator's CPU/memory/disk usage moves with the clock; these tests are about crashes, nodes,
+    // runbooks and notifications, so usage alerts (unit-tested in monitor::engine) must not add messages.
+    for rule in [&mut cfg.monitor.cpu, &mut cfg.monitor.memory, &mut cfg.monitor.disk, &mut cfg.monitor.storage] {
+        rule.enabled = Some(false);
+    }
     cfg.monitor.actions.verify_secs = 30;
     cfg.monitor.actions.verify_poll_ms = 200;
     cfg.monitor.notify.webhooks = vec![
