@@ -79,7 +79,7 @@ async fn first_frame(
     log: &Arc<Mutex<Vec<Duration>>>,
 ) -> (f64, f64) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut r = ResponseSpeech::start(svc.clone(), tx, "bench".into(), codec, Params::default());
+    let mut r = ResponseSpeech::start(svc.clone(), tx, "bench".into(), codec, Params::default(), Default::default());
     r.push(first);
     let before = log.lock().unwrap_or_else(|e| e.into_inner()).len();
     let t0 = Instant::now();
@@ -251,7 +251,8 @@ async fn reliability(dir: &std::path::Path) {
         let mut pieces = splitter.push(&answer).len();
         pieces += splitter.finish().len();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut r = ResponseSpeech::start(svc.clone(), tx, "rel".into(), Codec::Wav, Params::default());
+        let mut r =
+            ResponseSpeech::start(svc.clone(), tx, "rel".into(), Codec::Wav, Params::default(), Default::default());
         for chunk in answer.as_bytes().chunks(6) {
             r.push(&String::from_utf8_lossy(chunk));
             tokio::time::sleep(Duration::from_millis(2)).await;

@@ -492,6 +492,9 @@ async fn client(s: AppState, socket: WebSocket) {
                 s.metrics.turns.fetch_add(1, Ordering::Relaxed);
                 let (agent, events, cancel) = (s.agent.clone(), s.events.clone(), s.shutdown.child_token());
                 let c2 = cancel.clone();
+                // The answer's speech stops with the turn, on every connection speaking it.
+                let voice = s.voice.clone();
+                let registration = voice.turns.register(&sid, cancel.clone());
                 let h = tokio::spawn(async move {
                     let (tx, mut rx) = mpsc::unbounded_channel();
                     let pump = tokio::spawn(async move {
@@ -501,6 +504,7 @@ async fn client(s: AppState, socket: WebSocket) {
                     });
                     agent.run_turn(&sid, &text, tx, c2).await;
                     let _ = pump.await;
+                    voice.turns.release(&sid, registration);
                 });
                 turn = Some((h, cancel));
             }

@@ -55,7 +55,7 @@ struct Heard {
 async fn speak(svc: &Arc<VoiceService>, answer: &str, chunk: usize, codec: Codec) -> (Vec<Heard>, Value) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let params = svc.params().await;
-    let mut r = ResponseSpeech::start(svc.clone(), tx, "s1".into(), codec, params);
+    let mut r = ResponseSpeech::start(svc.clone(), tx, "s1".into(), codec, params, Default::default());
     let chars: Vec<char> = answer.chars().collect();
     for c in chars.chunks(chunk) {
         r.push(&c.iter().collect::<String>());

@@ -248,3 +248,122 @@ async fn answers_are_spoken_in_order_over_the_websocket() {
     let saved = store.setting("voice").await.expect("setting").expect("saved");
     assert!(saved.contains("\"espeak\""), "{saved}");
 }
+
+/// Agent host with the scripted LLM at `llm_url`, logged in, one WebSocket open.
+async fn connect(
+    llm_url: String,
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut Config),
+) -> (agent_host::Running, tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>)
+{
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut cfg = Config::default();
+    cfg.server.port = 0;
+    cfg.store.path = dir.join("jarvis.db");
+    cfg.auth.password = Some("pw".into());
+    cfg.llm.anthropic_api_key = Some("sk-test".into());
+    cfg.llm.anthropic_base_url = llm_url;
+    cfg.voice.prewarm = vec![];
+    edit(&mut cfg);
+    let jarvis = agent_host::start(cfg).await.expect("agent host");
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/login", jarvis.addr))
+        .json(&json!({"password": "pw"}))
+        .send()
+        .await
+        .expect("login");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let mut req = format!("ws://{}/ws", jarvis.addr).into_client_request().expect("request");
+    req.headers_mut().insert("cookie", cookie.parse().expect("header"));
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+    (jarvis, ws)
+}
+
+/// The next message within `wait` (None when nothing came); text as JSON, binary as bytes.
+async fn next_within<S>(ws: &mut S, wait: Duration) -> Option<Result<Value, Vec<u8>>>
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let m = tokio::time::timeout(wait, ws.next()).await.ok()?.expect("open").expect("ok");
+        match m {
+            Message::Text(t) => return Some(Ok(serde_json::from_str(&t).expect("json"))),
+            Message::Binary(b) => return Some(Err(b.to_vec())),
+            _ => {}
+        }
+    }
+}
+
+const LONG_ANSWER: &str =
+    "Checking now. Node one is up. Node two is up. Node three is up. Node four is up. Node five is up.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_speech_of_the_answer() {
+    let llm = llm_sim::LlmSim::start(Script::new().turn(Turn::text(LONG_ANSWER))).await.expect("llm-sim");
+    let xtts = XttsServer::start().await.expect("xtts");
+    // Slow enough that most sentences are still queued when the cancel arrives.
+    xtts.set_mode(test_support::xtts::XttsMode::Slow(Duration::from_millis(400)));
+    let dir = tempfile::tempdir().expect("tmp");
+    let (jarvis, mut ws) = connect(llm.base_url(), dir.path(), |cfg| {
+        cfg.voice.tts = vec![EngineConfig {
+            id: "xtts".into(),
+            kind: Some(EngineKind::Xtts),
+            url: Some(xtts.url()),
+            voice: Some("jarvis".into()),
+            ..Default::default()
+        }];
+    })
+    .await;
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "audio_prefs", "enabled": true, "codec": "wav"}))).await.expect("send");
+    ws.send(send(json!({"type": "send", "text": "How are the nodes?"}))).await.expect("send");
+
+    // The first sentence is spoken, then the user cancels.
+    let response_id = loop {
+        let m = next_within(&mut ws, Duration::from_secs(30)).await.expect("speech");
+        if let Ok(v) = m
+            && v["type"] == "speech"
+        {
+            assert_eq!(v["index"], 0);
+            break v["response_id"].clone();
+        }
+    };
+    let frame = next_within(&mut ws, Duration::from_secs(10)).await.expect("frame");
+    assert!(frame.is_err_and(|b| parse_frame(&b).is_some()), "the first sentence's frame");
+    ws.send(send(json!({"type": "cancel"}))).await.expect("send");
+    let (mut speech_after, mut frames_after) = (Vec::new(), 0);
+    let end = loop {
+        match next_within(&mut ws, Duration::from_secs(10)).await.expect("speech_end") {
+            Ok(v) if v["type"] == "speech_end" => break v,
+            Ok(v) if v["type"] == "speech" => speech_after.push(v["index"].clone()),
+            Ok(_) => {}
+            Err(_) => frames_after += 1,
+        }
+    };
+    assert_eq!(end["response_id"], response_id);
+    assert_eq!(end["cancelled"], true, "{end}");
+    let count = end["count"].as_u64().expect("count");
+    assert!(count < 6, "not every sentence was spoken: {end}");
+    assert!(speech_after.len() <= 1, "at most one sentence already on its way: {speech_after:?}");
+    assert_eq!(frames_after, speech_after.len(), "a frame for each speech event");
+    assert_eq!(count, 1 + speech_after.len() as u64, "count is what was sent");
+
+    // Nothing more for this answer, and the queued sentences were never synthesised.
+    while let Some(m) = next_within(&mut ws, Duration::from_millis(1500)).await {
+        match m {
+            Ok(v) => assert!(v["type"] != "speech" && v["type"] != "speech_end", "after the cancel: {v}"),
+            Err(_) => panic!("an audio frame after speech_end"),
+        }
+    }
+    let texts = xtts.texts();
+    assert!(!texts.iter().any(|t| t == "Node five is up."), "queued sentences dropped: {texts:?}");
+    assert!(texts.len() <= 4, "only the sentences in flight were synthesised: {texts:?}");
+    jarvis.stop.cancel();
+    let _ = jarvis.task.await;
+}

@@ -30,7 +30,7 @@ use crate::store::Store;
 use cache::{Clip, SpeechCache, key};
 use engines::{SttSet, TtsSet};
 
-pub use pipeline::{ClientVoice, Outgoing};
+pub use pipeline::{ClientVoice, Outgoing, TurnTokens};
 
 /// `[voice]`: speech output and input.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -125,6 +125,8 @@ pub struct VoiceService {
     pub tts: Arc<TtsSet>,
     pub stt: Arc<SttSet>,
     pub cache: SpeechCache,
+    /// Cancel tokens of running turns: a cancelled turn stops speaking.
+    pub turns: TurnTokens,
     settings: RwLock<VoiceSettings>,
     store: Store,
 }
@@ -198,6 +200,7 @@ impl VoiceService {
             cache: SpeechCache::new(cfg.memory_cache_entries.max(200), cfg.cache_dir.clone(), cfg.disk_cache_entries),
             tts: Arc::new(TtsSet::new(tts)),
             stt: Arc::new(SttSet { engines: stt, health: Default::default() }),
+            turns: TurnTokens::default(),
             settings: RwLock::new(settings),
             store,
             cfg,

@@ -2,19 +2,24 @@
 //! by up to `workers` tasks in parallel and delivered strictly in order as a `speech` text
 //! event followed by a binary `JVA1` frame (`docs/protocol.md`); `speech_end` closes the answer.
 //!
+//! A cancelled turn (WS `cancel`) silences its answer: sentences queued or being synthesised
+//! are dropped and `speech_end` says `cancelled: true` ([`TurnTokens`] links the two).
+//!
 //! No voice change mid-answer: once a sentence needed a fallback engine, the rest of the answer
 //! starts at that engine, and a later sentence that an earlier engine already voiced in
 //! parallel is voiced again by the fallback before delivery.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use voice::audio::Codec;
 
 use super::sentences::SentenceSplitter;
@@ -91,6 +96,59 @@ pub async fn render(svc: &VoiceService, spoken: &Spoken, codec: Codec) -> Option
     Some((ogg.to_vec(), 48_000))
 }
 
+/// Cancel tokens of turns by session, so the speech of a turn stops when the turn is cancelled,
+/// on every connection that speaks it (also after the text is done, while the rest of the answer
+/// is still being spoken). A finished turn stays listed for [`TurnTokens::GRACE`]: a connection
+/// may see the turn's first token only after the turn ended.
+#[derive(Default)]
+pub struct TurnTokens {
+    next: AtomicU64,
+    map: Mutex<HashMap<String, TurnEntry>>,
+}
+
+struct TurnEntry {
+    id: u64,
+    token: CancellationToken,
+    ended: Option<Instant>,
+}
+
+impl TurnTokens {
+    /// How long a finished turn's token stays findable.
+    pub const GRACE: Duration = Duration::from_secs(60);
+
+    /// A turn of `session` starts; [`release`](Self::release) it with the returned id.
+    pub fn register(&self, session: &str, token: CancellationToken) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, e| e.ended.is_none_or(|t| t.elapsed() < Self::GRACE));
+        m.insert(session.to_string(), TurnEntry { id, token, ended: None });
+        id
+    }
+
+    /// The turn ended (a later turn of the same session keeps its own entry).
+    pub fn release(&self, session: &str, id: u64) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = m.get_mut(session).filter(|e| e.id == id) {
+            e.ended = Some(Instant::now());
+        }
+    }
+
+    /// The cancel token of the latest turn of `session`, if it runs or just ended.
+    pub fn get(&self, session: &str) -> Option<CancellationToken> {
+        let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(session).filter(|e| e.ended.is_none_or(|t| t.elapsed() < Self::GRACE)).map(|e| e.token.clone())
+    }
+
+    /// Turns listed (running or in their grace period).
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The speech of one answer in progress.
 pub struct ResponseSpeech {
     splitter: SentenceSplitter,
@@ -100,10 +158,19 @@ pub struct ResponseSpeech {
 }
 
 impl ResponseSpeech {
-    pub fn start(svc: Arc<VoiceService>, sink: Sink, session_id: String, codec: Codec, params: Params) -> Self {
+    /// Speak an answer until it is finished or `cancel` fires.
+    pub fn start(
+        svc: Arc<VoiceService>,
+        sink: Sink,
+        session_id: String,
+        codec: Codec,
+        params: Params,
+        cancel: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let response_id = uuid::Uuid::new_v4().to_string();
-        let task = tokio::spawn(drive(svc, sink, session_id, response_id.clone(), codec, params, rx));
+        let ids = Ids { session_id, response_id: response_id.clone() };
+        let task = tokio::spawn(drive(svc, sink, ids, codec, params, rx, cancel));
         Self { splitter: SentenceSplitter::first_clause(), tx, task, response_id }
     }
 
@@ -125,6 +192,12 @@ impl ResponseSpeech {
 
 type Synthesis = (usize, String, Option<(Spoken, Vec<u8>, u32)>);
 
+/// Which answer a sentence belongs to.
+struct Ids {
+    session_id: String,
+    response_id: String,
+}
+
 async fn synth(
     svc: Arc<VoiceService>,
     order: Arc<Vec<Arc<dyn voice::tts::TtsEngine>>>,
@@ -144,23 +217,35 @@ async fn synth(
 async fn drive(
     svc: Arc<VoiceService>,
     sink: Sink,
-    session_id: String,
-    response_id: String,
+    ids: Ids,
     codec: Codec,
     params: Params,
     mut rx: mpsc::UnboundedReceiver<String>,
+    cancel: CancellationToken,
 ) {
     let order = Arc::new(svc.tts.order(params.preferred.as_deref()));
     let floor = Arc::new(AtomicUsize::new(0));
     let workers = svc.cfg.workers.max(1);
     let mut inflight = FuturesOrdered::new();
-    let (mut next_index, mut count, mut open) = (0usize, 0usize, true);
+    let (mut next_index, mut count, mut open, mut cancelled) = (0usize, 0usize, true, false);
     let mut last_engine: Option<String> = None;
     while open || !inflight.is_empty() {
         tokio::select! {
             biased;
+            _ = cancel.cancelled() => {
+                cancelled = true;
+                break;
+            }
             Some(done) = inflight.next(), if !inflight.is_empty() => {
-                if let Some(engine) = deliver(&svc, &sink, &order, &floor, &params, codec, &session_id, &response_id, done).await {
+                let delivered = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => {
+                        cancelled = true;
+                        break;
+                    }
+                    d = deliver(&svc, &sink, &order, &floor, &params, codec, &ids, done) => d,
+                };
+                if let Some(engine) = delivered {
                     count += 1;
                     last_engine = Some(engine);
                 }
@@ -174,9 +259,14 @@ async fn drive(
             },
         }
     }
+    if cancelled {
+        // Dropping the futures stops their synthesis; queued sentences are never started.
+        tracing::debug!(response_id = %ids.response_id, dropped = inflight.len(), "speech cancelled");
+        drop(inflight);
+    }
     if next_index > 0 {
-        let end = json!({"type": "speech_end", "session_id": session_id, "response_id": response_id,
-                         "count": count, "engine": last_engine});
+        let end = json!({"type": "speech_end", "session_id": ids.session_id, "response_id": ids.response_id,
+                         "count": count, "engine": last_engine, "cancelled": cancelled});
         let _ = sink.send(Outgoing::Text(end.to_string()));
     }
 }
@@ -190,10 +280,10 @@ async fn deliver(
     floor: &AtomicUsize,
     params: &Params,
     codec: Codec,
-    session_id: &str,
-    response_id: &str,
+    ids: &Ids,
     (index, text, done): Synthesis,
 ) -> Option<String> {
+    let (session_id, response_id) = (ids.session_id.as_str(), ids.response_id.as_str());
     let mut result = done;
     let f = floor.load(Ordering::SeqCst);
     // Voiced in parallel by an engine the answer has since left: voice it again.
@@ -243,6 +333,11 @@ impl ClientVoice {
                     if !prefs.enabled || !self.svc.cfg.enabled {
                         return;
                     }
+                    // A turn cancelled before its first token is not spoken at all.
+                    let cancel = self.svc.turns.get(session_id).unwrap_or_default();
+                    if cancel.is_cancelled() {
+                        return;
+                    }
                     let params = self.svc.params().await;
                     let r = ResponseSpeech::start(
                         self.svc.clone(),
@@ -250,6 +345,7 @@ impl ClientVoice {
                         session_id.clone(),
                         prefs.codec,
                         params,
+                        cancel,
                     );
                     self.active.insert(session_id.clone(), r);
                 }
@@ -288,6 +384,21 @@ mod tests {
         assert_eq!((h2, audio), (h, &b"RIFFdata"[..]));
         assert!(parse_frame(b"JVA1\xff\xff\xff\xff{}").is_none());
         assert!(parse_frame(b"XXXX").is_none());
+    }
+
+    #[test]
+    fn turn_tokens_follow_the_latest_turn_of_a_session() {
+        let turns = TurnTokens::default();
+        let (a, b) = (CancellationToken::new(), CancellationToken::new());
+        let first = turns.register("s", a.clone());
+        let second = turns.register("s", b.clone());
+        turns.release("s", first);
+        b.cancel();
+        assert!(turns.get("s").is_some_and(|t| t.is_cancelled()), "the second turn's token");
+        turns.release("s", second);
+        assert!(turns.get("s").is_some(), "findable during the grace period");
+        assert!(turns.get("other").is_none());
+        assert_eq!(turns.len(), 1);
     }
 
     #[test]
