@@ -419,44 +419,34 @@ async fn client(s: AppState, socket: WebSocket) {
         }
     });
     let mut turn: Option<(tokio::task::JoinHandle<()>, CancellationToken)> = None;
-    while let Some(Ok(msg)) = futures::StreamExt::next(&mut stream).await {
-        let text = match msg {
-            WsMessage::Text(t) => t.to_string(),
-            WsMessage::Close(_) => break,
-            _ => continue,
-        };
+    // Transcriptions run beside the command loop (one at a time, in order), so `cancel` and
+    // `ping` are handled during one; a transcript to send comes back through `internal`.
+    let (internal_tx, mut internal) = mpsc::unbounded_channel::<(String, Option<String>)>();
+    let (stt_tx, stt_rx) = mpsc::unbounded_channel();
+    let stt_worker =
+        tokio::spawn(crate::voice::routes::ws_stt_worker(s.voice.clone(), stt_rx, out_tx.clone(), internal_tx));
+    loop {
         let reply = |v: Value| {
             let _ = out_tx.send(Outgoing::Text(v.to_string()));
         };
-        let mut cmd: ClientMsg = match serde_json::from_str(&text) {
-            Ok(c) => c,
-            Err(e) => {
-                reply(json!({"type": "error", "message": format!("bad message: {e}")}));
-                continue;
-            }
-        };
-        if let ClientMsg::Stt { audio_b64, content_type, send, session_id } = cmd {
-            // Speech in: transcribe, answer with the transcript, and send it on when asked to.
-            use base64::Engine as _;
-            let Ok(audio) = base64::engine::general_purpose::STANDARD.decode(audio_b64.trim()) else {
-                reply(json!({"type": "error", "message": "stt: audio_b64 is not base64"}));
-                continue;
-            };
-            let ct = content_type.unwrap_or_else(|| "audio/wav".into());
-            match crate::voice::routes::transcribe(&s.voice, audio, &ct).await {
-                Ok(v) => {
-                    let text = v["text"].as_str().unwrap_or_default().to_string();
-                    reply(json!({"type": "transcript", "text": text, "engine": v["engine"]}));
-                    if !send.unwrap_or(false) || text.trim().is_empty() {
+        let cmd = tokio::select! {
+            m = futures::StreamExt::next(&mut stream) => match m {
+                Some(Ok(WsMessage::Text(t))) => match serde_json::from_str::<ClientMsg>(&t) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        reply(json!({"type": "error", "message": format!("bad message: {e}")}));
                         continue;
                     }
-                    cmd = ClientMsg::Send { text, session_id };
-                }
-                Err((_, msg)) => {
-                    reply(json!({"type": "error", "message": format!("stt: {msg}")}));
-                    continue;
-                }
-            }
+                },
+                Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => continue,
+            },
+            Some((text, session_id)) = internal.recv() => ClientMsg::Send { text, session_id },
+        };
+        if let ClientMsg::Stt { audio_b64, content_type, send, session_id } = cmd {
+            let send = send.unwrap_or(false);
+            let _ = stt_tx.send(crate::voice::routes::SttRequest { audio_b64, content_type, send, session_id });
+            continue;
         }
         match cmd {
             ClientMsg::AudioPrefs(p) => {
@@ -545,6 +535,7 @@ async fn client(s: AppState, socket: WebSocket) {
             }
         }
     }
+    stt_worker.abort();
     relay.abort();
     cluster_relay.abort();
     monitor_relay.abort();

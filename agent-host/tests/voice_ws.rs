@@ -367,3 +367,62 @@ async fn cancel_stops_the_speech_of_the_answer() {
     jarvis.stop.cancel();
     let _ = jarvis.task.await;
 }
+
+/// A transcription endpoint that takes `delay` to hear "How are the nodes?".
+async fn slow_stt(delay: Duration) -> String {
+    let app = Router::new().route(
+        "/v1/audio/transcriptions",
+        post(move |_body: axum::body::Bytes| async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({"text": "How are the nodes?"}))
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(l, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_loop_answers_during_a_transcription() {
+    let llm =
+        llm_sim::LlmSim::start(Script::new().turn(Turn::text("All four nodes are up, sir."))).await.expect("llm-sim");
+    let stt_url = slow_stt(Duration::from_millis(1500)).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (jarvis, mut ws) = connect(llm.base_url(), dir.path(), |cfg| {
+        cfg.voice.enabled = false;
+        cfg.voice.stt = vec![SttConfig {
+            id: "whisper".into(),
+            kind: Some(SttKind::Openai),
+            url: Some(stt_url),
+            ..Default::default()
+        }];
+    })
+    .await;
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(tone());
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "stt", "audio_b64": b64, "content_type": "audio/wav", "send": true})))
+        .await
+        .expect("send");
+    let asked = std::time::Instant::now();
+    ws.send(send(json!({"type": "ping"}))).await.expect("send");
+    let mut order = Vec::new();
+    while !order.contains(&"done".to_string()) {
+        let Ok(v) = next_within(&mut ws, Duration::from_secs(30)).await.expect("message") else { continue };
+        let ty = v["type"].as_str().unwrap_or_default().to_string();
+        if ty == "pong" {
+            assert!(asked.elapsed() < Duration::from_millis(1000), "pong at once: {:?}", asked.elapsed());
+        }
+        if ty == "transcript" {
+            assert_eq!(v["text"], "How are the nodes?");
+        }
+        order.push(ty);
+    }
+    let pos = |t: &str| order.iter().position(|x| x == t).unwrap_or(usize::MAX);
+    assert!(pos("pong") < pos("transcript"), "pong before the transcript: {order:?}");
+    assert!(pos("transcript") < pos("accepted"), "then the transcript is sent on: {order:?}");
+    assert_eq!(llm.requests().len(), 1, "the transcript was sent as a message");
+    jarvis.stop.cancel();
+    let _ = jarvis.task.await;
+}

@@ -1,6 +1,8 @@
 //! REST for voice (`docs/protocol.md`): `POST /api/stt`, `POST /api/tts`,
-//! `GET/PUT /api/settings/voice`. Mounted behind login by `api::router`.
+//! `GET/PUT /api/settings/voice`. Mounted behind login by `api::router`. Also the WS `stt`
+//! message ([`ws_stt_worker`]), run beside the connection's command loop.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -9,9 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
-use super::VoiceService;
 use super::sentences::speakable;
+use super::{Outgoing, VoiceService};
 use crate::api::AppState;
 
 /// Largest audio upload accepted (OpenAI's limit).
@@ -53,6 +56,46 @@ pub async fn transcribe(svc: &VoiceService, audio: Vec<u8>, content_type: &str) 
             Ok(json!({"text": t.text, "engine": engine, "duration_ms": ms, "confidence": t.confidence()}))
         }
         Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, format!("no speech-to-text engine worked: {e}"))),
+    }
+}
+
+/// One WS `stt` message.
+pub struct SttRequest {
+    pub audio_b64: String,
+    pub content_type: Option<String>,
+    pub send: bool,
+    pub session_id: Option<String>,
+}
+
+/// The WS `stt` worker of one connection: transcribes its requests one at a time, in order,
+/// answers each with `transcript` (or `error`) on `out`, and with `send` hands the text and
+/// `session_id` back to the command loop through `commands`. Ends when `requests` closes.
+pub async fn ws_stt_worker(
+    voice: Arc<VoiceService>,
+    mut requests: mpsc::UnboundedReceiver<SttRequest>,
+    out: mpsc::UnboundedSender<Outgoing>,
+    commands: mpsc::UnboundedSender<(String, Option<String>)>,
+) {
+    use base64::Engine as _;
+    let reply = |v: Value| {
+        let _ = out.send(Outgoing::Text(v.to_string()));
+    };
+    while let Some(r) = requests.recv().await {
+        let Ok(audio) = base64::engine::general_purpose::STANDARD.decode(r.audio_b64.trim()) else {
+            reply(json!({"type": "error", "message": "stt: audio_b64 is not base64"}));
+            continue;
+        };
+        let ct = r.content_type.as_deref().unwrap_or("audio/wav");
+        match transcribe(&voice, audio, ct).await {
+            Ok(v) => {
+                let text = v["text"].as_str().unwrap_or_default().to_string();
+                reply(json!({"type": "transcript", "text": text, "engine": v["engine"]}));
+                if r.send && !text.trim().is_empty() {
+                    let _ = commands.send((text, r.session_id));
+                }
+            }
+            Err((_, msg)) => reply(json!({"type": "error", "message": format!("stt: {msg}")})),
+        }
     }
 }
 
