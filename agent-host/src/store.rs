@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE context_summaries (
         session_id TEXT PRIMARY KEY, upto_message_id INTEGER NOT NULL, summary TEXT NOT NULL,
         entities TEXT NOT NULL, updated_at INTEGER NOT NULL);",
+    crate::monitor::events::MIGRATION_EVENTS_TS,
 ];
 
 fn now() -> i64 {

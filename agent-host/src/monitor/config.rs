@@ -29,6 +29,8 @@ pub struct MonitorConfig {
     pub samples_kept: usize,
     /// Hours of stored samples (only values beyond a clear threshold are stored).
     pub sample_retention_hours: u64,
+    /// Days events (alerts, clears, actions, …) are kept; 0 = forever. Pruned with the samples.
+    pub events_retention_days: u64,
     /// Runbook guardrails.
     pub actions: ActionConfig,
     /// Resources the monitor never acts on (it still alerts, and says why it did not act).
@@ -58,6 +60,7 @@ impl Default for MonitorConfig {
             temperature_every_secs: 60,
             samples_kept: 120,
             sample_retention_hours: 24,
+            events_retention_days: 90,
             actions: ActionConfig::default(),
             protect: ProtectConfig::default(),
             node_unreachable: RuleConfig::default(),
@@ -355,6 +358,15 @@ impl Rule {
 }
 
 impl MonitorConfig {
+    /// How long stored samples and events are kept.
+    pub fn retention(&self) -> super::events::Retention {
+        let days = self.events_retention_days;
+        super::events::Retention {
+            sample_secs: self.sample_retention_hours as f64 * 3600.0,
+            event_secs: (days > 0).then_some(days as f64 * 86_400.0),
+        }
+    }
+
     fn section(&self, c: Condition) -> &RuleConfig {
         match c {
             Condition::NodeUnreachable => &self.node_unreachable,

@@ -20,6 +20,9 @@ pub const MIGRATION: &str = "CREATE TABLE monitor_events (
      CREATE INDEX monitor_samples_key ON monitor_samples(condition, resource, ts);
      CREATE INDEX monitor_samples_ts ON monitor_samples(ts);";
 
+/// Events are pruned by age (`monitor.events_retention_days`).
+pub const MIGRATION_EVENTS_TS: &str = "CREATE INDEX monitor_events_ts ON monitor_events(ts);";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -216,13 +219,8 @@ pub async fn latest_data(
         .await
 }
 
-/// Store samples and drop those older than `retention_secs`.
-pub async fn store_samples(
-    store: &Store,
-    samples: Vec<(String, String, f64)>,
-    ts: f64,
-    retention_secs: f64,
-) -> Result<(), StoreError> {
+/// Store samples (dropped by [`prune`]).
+pub async fn store_samples(store: &Store, samples: Vec<(String, String, f64)>, ts: f64) -> Result<(), StoreError> {
     store
         .with(move |c| {
             let tx = c.transaction()?;
@@ -232,10 +230,33 @@ pub async fn store_samples(
                 for (cond, res, v) in &samples {
                     st.execute(params![ts, cond, res, v])?;
                 }
-                tx.execute("DELETE FROM monitor_samples WHERE ts < ?1", params![ts - retention_secs])?;
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+}
+
+/// How long stored samples and events are kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub sample_secs: f64,
+    /// None = events are kept forever.
+    pub event_secs: Option<f64>,
+}
+
+/// Drop samples and events older than their retention at `now`; returns how many of each.
+pub async fn prune(store: &Store, now: f64, keep: Retention) -> Result<(usize, usize), StoreError> {
+    store
+        .with(move |c| {
+            let tx = c.transaction()?;
+            let samples = tx.execute("DELETE FROM monitor_samples WHERE ts < ?1", params![now - keep.sample_secs])?;
+            let events = match keep.event_secs {
+                Some(secs) => tx.execute("DELETE FROM monitor_events WHERE ts < ?1", params![now - secs])?,
+                None => 0,
+            };
+            tx.commit()?;
+            Ok((samples, events))
         })
         .await
 }
@@ -298,8 +319,50 @@ mod tests {
         assert_eq!(page.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["action", "alert"]);
         let (e, data) = latest_data(&store, "guest_crashed", "qemu/101").await.expect("latest").expect("some");
         assert_eq!((e.kind.as_str(), data["x"].as_i64()), ("clear", Some(1)));
-        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 95.0)], 10_000.0, 3600.0).await.expect("s");
-        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 96.0)], 20_000.0, 3600.0).await.expect("s");
+        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 95.0)], 10_000.0).await.expect("s");
+        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 96.0)], 20_000.0).await.expect("s");
+        let keep = Retention { sample_secs: 3600.0, event_secs: None };
+        assert_eq!(prune(&store, 20_000.0, keep).await.expect("prune"), (1, 0));
         assert_eq!(samples(&store, "cpu", "node/pve1", 10).await.expect("samples"), vec![(20_000.0, 96.0)]);
+    }
+
+    #[tokio::test]
+    async fn old_events_are_pruned_with_the_samples() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("j.db")).expect("open");
+        let day = 86_400.0;
+        let now = 1_000.0 * day;
+        let ev = |title: &str| NewEvent {
+            kind: Kind::Alert,
+            severity: "warning".into(),
+            resource: Some("node/pve1".into()),
+            condition: Some("cpu".into()),
+            title: title.into(),
+            detail: "d".into(),
+            auto: false,
+            data: serde_json::json!({}),
+        };
+        for (title, age_days) in [("ancient", 400.0), ("old", 91.0), ("recent", 89.0), ("today", 0.0)] {
+            insert(&store, &ev(title), now - age_days * day).await.expect("insert");
+        }
+        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 95.0)], now - 2.0 * day).await.expect("s");
+        store_samples(&store, vec![("cpu".into(), "node/pve1".into(), 96.0)], now).await.expect("s");
+        let titles = |v: Vec<MonitorEvent>| v.into_iter().map(|e| e.title).collect::<Vec<_>>();
+
+        // 0 days = forever: only the samples go.
+        let forever = Retention { sample_secs: day, event_secs: None };
+        assert_eq!(prune(&store, now, forever).await.expect("prune"), (1, 0));
+        assert_eq!(list(&store, Filter::All, 50, None).await.expect("list").len(), 4);
+
+        let ninety_days = Retention { sample_secs: day, event_secs: Some(90.0 * day) };
+        assert_eq!(prune(&store, now, ninety_days).await.expect("prune"), (0, 2));
+        assert_eq!(titles(list(&store, Filter::All, 50, None).await.expect("list")), ["today", "recent"]);
+        assert_eq!(samples(&store, "cpu", "node/pve1", 10).await.expect("samples"), vec![(now, 96.0)]);
+        assert_eq!(prune(&store, now, ninety_days).await.expect("again"), (0, 0));
+
+        let mut cfg = crate::monitor::config::MonitorConfig::default();
+        assert_eq!(cfg.retention(), Retention { sample_secs: 24.0 * 3600.0, event_secs: Some(90.0 * day) });
+        cfg.events_retention_days = 0;
+        assert_eq!(cfg.retention().event_secs, None, "0 = forever");
     }
 }

@@ -178,11 +178,13 @@ impl Monitor {
             eng.assess(&self.cfg, snapshot, now)
         };
         let (emits, persist, candidates) = (a.events, a.samples, a.candidates);
-        if !persist.is_empty() {
-            let retention = self.cfg.sample_retention_hours as f64 * 3600.0;
-            if let Err(e) = events::store_samples(&self.agent.store, persist, now, retention).await {
-                tracing::warn!(error = %e, "cannot store monitor samples");
-            }
+        if !persist.is_empty()
+            && let Err(e) = events::store_samples(&self.agent.store, persist, now).await
+        {
+            tracing::warn!(error = %e, "cannot store monitor samples");
+        }
+        if let Err(e) = events::prune(&self.agent.store, now, self.cfg.retention()).await {
+            tracing::warn!(error = %e, "cannot prune monitor samples and events");
         }
         for e in emits {
             self.emit(e, now).await;
