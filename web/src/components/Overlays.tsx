@@ -1,11 +1,10 @@
 // Command palette (Ctrl/Cmd+K) and hotkey help (?), both modal dialogs with focus kept inside.
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import * as api from "../api";
-import { connection } from "../connection";
 import { filterCommands, type Command } from "../lib/commands";
 import { load, useIntel } from "../stores/intel";
 import { THEMES, useUi, type Panel } from "../stores/ui";
-import { useVoice } from "../stores/voice";
+import { toggleAutoplay } from "../voice/autoplay";
 import { player } from "../voice/player";
 
 export const HOTKEYS: [string, string][] = [
@@ -38,11 +37,7 @@ function commands(): Command[] {
     {
       id: "voice",
       label: "Toggle voice auto-play",
-      run: () => {
-        player.unlock();
-        useVoice.getState().setAutoplay(!useVoice.getState().autoplay);
-        connection.sendAudioPrefs();
-      },
+      run: () => void toggleAutoplay(),
     },
     { id: "stop", label: "Stop speaking", run: () => player.stop() },
     {

@@ -3,10 +3,10 @@
 // plays or the mic records (no animation frame loop while silent).
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import * as api from "../api";
-import { connection } from "../connection";
 import { sendChat } from "../lib/chatSend";
 import { load } from "../stores/intel";
 import { useVoice } from "../stores/voice";
+import { seedAutoplay, toggleAutoplay } from "../voice/autoplay";
 import { PushToTalk } from "../voice/mic";
 import { player } from "../voice/player";
 import { Unavailable } from "./Intel";
@@ -21,12 +21,7 @@ export function AutoplayToggle(): ReactNode {
       aria-checked={on}
       aria-label="speak answers automatically"
       data-testid="autoplay"
-      onClick={() => {
-        player.unlock();
-        useVoice.getState().setAutoplay(!on);
-        if (on) player.stop();
-        connection.sendAudioPrefs();
-      }}
+      onClick={() => void toggleAutoplay()}
     >
       {on ? "VOICE ON" : "VOICE OFF"}
     </button>
@@ -155,7 +150,7 @@ export function VoicePanel(): ReactNode {
   const error = useVoice((s) => s.error);
   const [err, setErr] = useState<string | null>(null);
   useEffect(() => {
-    void load(api.voiceSettings, useVoice.getState().setSettings).then(() => connection.sendAudioPrefs());
+    void load(api.voiceSettings, seedAutoplay);
   }, []);
   async function put(patch: Parameters<typeof api.putVoiceSettings>[0]) {
     setErr(null);
