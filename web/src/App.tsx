@@ -4,6 +4,7 @@ import { Chat } from "./components/Chat";
 import { ClusterColumn } from "./components/Cluster";
 import { AutonomyBadge, CostsPanel, Feed, MemoryPanel } from "./components/Intel";
 import { Login } from "./components/Login";
+import { MonitorView } from "./components/Monitor";
 import { focusPanel, Overlays } from "./components/Overlays";
 import { Clock, HealthPanel, Hud, KillSwitch, ThemePicker } from "./components/Panels";
 import { TerminalPanel } from "./components/Terminal";
@@ -112,6 +113,7 @@ function Dashboard(): ReactNode {
   const tabs: { id: Tab; label: string }[] = [
     { id: "hud", label: "HUD" },
     { id: "feed", label: "FEED" },
+    { id: "rules", label: "RULES" },
     { id: "chat", label: "CHAT" },
   ];
 
@@ -183,6 +185,8 @@ function Dashboard(): ReactNode {
               </>
             ) : tab === "feed" ? (
               <Feed />
+            ) : tab === "rules" ? (
+              <MonitorView />
             ) : (
               <Chat />
             )}

@@ -1,5 +1,5 @@
 // REST calls to the agent host (same origin; the session cookie rides along).
-import type { CostSummary, Health, Memory, MonitorEvent, MonitorState, RrdPoint, Snapshot, Tier, VoiceSettings } from "./protocol";
+import type { CostSummary, Explanation, Health, Memory, MonitorEvent, MonitorState, RrdPoint, Snapshot, Tier, VoiceSettings } from "./protocol";
 
 export class HttpError extends Error {
   constructor(
@@ -165,8 +165,15 @@ export async function events(filter: EventFilter, limit = 100): Promise<MonitorE
 
 export const monitor = (): Promise<MonitorState> => getJson<MonitorState>("/api/monitor");
 
-export async function setAutonomy(level: number): Promise<void> {
-  await json<unknown>(await fetch("/api/monitor/autonomy", send("PUT", { level })));
+/** PUT /api/monitor/autonomy → the monitor document with the new level. */
+export async function setAutonomy(level: number): Promise<MonitorState> {
+  return json<MonitorState>(await fetch("/api/monitor/autonomy", send("PUT", { level })));
+}
+
+/** Why does (or doesn't) `condition` fire for `resource`? */
+export async function explain(condition: string, resource: string): Promise<Explanation> {
+  const q = new URLSearchParams({ condition, resource });
+  return getJson<Explanation>(`/api/monitor/explain?${q}`);
 }
 
 export const voiceSettings = (): Promise<VoiceSettings> => getJson<VoiceSettings>("/api/settings/voice");

@@ -158,11 +158,56 @@ export interface Memory {
   expires_at: string | null;
 }
 
+/** Keys of a rule that a per-resource override may replace. */
+export interface RuleThresholds {
+  enabled: boolean;
+  fire: number;
+  critical: number | null;
+  clear: number;
+  sustain_secs: number;
+  clear_secs: number;
+  severity: "info" | "warning" | "critical";
+}
+
+/** `{"resource", …keys that override…}` */
+export type RuleOverride = { resource: string } & Partial<RuleThresholds>;
+
+export interface MonitorRule extends RuleThresholds {
+  condition: string;
+  title: string;
+  unit: string;
+  /** A yes/no condition (node unreachable, backup failed…): the thresholds are 1/0. */
+  flag?: boolean;
+  overrides: RuleOverride[];
+}
+
+export interface ActiveAlert {
+  condition: string;
+  resource: string;
+  since: string;
+  value: number | null;
+  severity?: "info" | "warning" | "critical";
+  label?: string;
+  flapping?: boolean;
+}
+
 export interface MonitorState {
   autonomy: number;
   kill_switch: boolean;
-  rules: unknown[];
-  active: { condition: string; resource: string; since: string; value: unknown }[];
+  enabled?: boolean;
+  rules: MonitorRule[];
+  active: ActiveAlert[];
+  notify?: { channels: number; errors: string[] };
+}
+
+/** GET /api/monitor/explain */
+export interface Explanation {
+  condition: string;
+  resource: string;
+  firing: boolean;
+  explanation: string;
+  samples: { ts: string; value: number }[];
+  thresholds: RuleThresholds & { overrides?: RuleOverride[] };
 }
 
 export interface VoiceEngine {

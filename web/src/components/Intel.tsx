@@ -3,34 +3,47 @@
 import { memo, useCallback, useEffect, useState, type SyntheticEvent, type ReactNode } from "react";
 import * as api from "../api";
 import { usd } from "../format";
+import { AUTONOMY } from "../lib/monitor";
 import type { Memory, MonitorEvent } from "../protocol";
 import { useChat } from "../stores/chat";
 import { load, useIntel } from "../stores/intel";
 import { useUi, type FeedEntry } from "../stores/ui";
+import { Explain } from "./Monitor";
+import { Unavailable } from "./Unavailable";
 
-export function Unavailable({ what }: { what: string }): ReactNode {
-  return (
-    <p className="muted tiny unavailable" role="status" data-testid="unavailable">
-      {what} not available on this agent host.
-    </p>
-  );
-}
+export { Unavailable };
 
-const AUTONOMY = ["observe", "suggest", "safe auto", "auto + approval", "full auto"];
 
+/** Top bar: the autonomy level and the number of active alerts; both open the RULES view. */
 export function AutonomyBadge(): ReactNode {
   const a = useIntel((s) => s.autonomy);
+  const alerts = useIntel((s) => (s.monitor && s.monitor !== "missing" ? s.monitor.active.length : 0));
   if (a === null) return null;
+  const open = () => useUi.getState().setTab("rules");
   if (a === "missing")
     return (
-      <span className="badge muted" title="this agent host has no monitor (GET /api/monitor 404)" data-testid="autonomy">
+      <button type="button" className="badge muted badge-btn" title="this agent host has no monitor (GET /api/monitor 404)" onClick={open} data-testid="autonomy">
         AUTONOMY n/a
-      </span>
+      </button>
     );
   return (
-    <span className={`badge ${a >= 3 ? "warn" : "ok"}`} title={AUTONOMY[a] ?? ""} data-testid="autonomy">
-      AUTONOMY L{a}
-    </span>
+    <>
+      <button
+        type="button"
+        className={`badge badge-btn ${a >= 3 ? "warn" : "ok"}`}
+        title={`${AUTONOMY[a] ?? ""} — open the monitor rules`}
+        aria-label={`autonomy level ${a} (${AUTONOMY[a] ?? ""}): open the monitor rules`}
+        onClick={open}
+        data-testid="autonomy"
+      >
+        AUTONOMY L{a}
+      </button>
+      {alerts > 0 && (
+        <button type="button" className="badge badge-btn bad" onClick={open} aria-label={`${alerts} active alert${alerts === 1 ? "" : "s"}: open the monitor rules`} data-testid="alert-count">
+          {alerts} ALERT{alerts === 1 ? "" : "S"}
+        </button>
+      )}
+    </>
   );
 }
 
@@ -219,6 +232,8 @@ interface Line {
   level: "info" | "alert" | "auto";
   text: string;
   detail?: string;
+  /** Events about a condition on a resource can be explained (GET /api/monitor/explain). */
+  why?: { condition: string; resource: string };
 }
 
 export function eventLine(e: MonitorEvent): Line {
@@ -229,6 +244,7 @@ export function eventLine(e: MonitorEvent): Line {
     level: e.auto ? "auto" : alert ? "alert" : "info",
     text: `${e.title}${e.resource ? ` · ${e.resource}` : ""}`,
     detail: e.detail,
+    ...(e.condition && e.resource ? { why: { condition: e.condition, resource: e.resource } } : {}),
   };
 }
 
@@ -245,6 +261,13 @@ export function Feed(): ReactNode {
   const local = useUi((s) => s.feed);
   const events = useIntel((s) => s.events);
   const [f, setF] = useState<FeedFilter>("all");
+  const [open, setOpen] = useState<ReadonlySet<string>>(() => new Set());
+  const toggle = (key: string) =>
+    setOpen((o) => {
+      const n = new Set(o);
+      if (!n.delete(key)) n.add(key);
+      return n;
+    });
   const server = Array.isArray(events) ? filterEvents(events, f).map(eventLine) : [];
   const mine = local.filter((e) => f === "all" || (f === "auto" ? e.level === "auto" : e.level === "alert")).map(localLine);
   const shown = [...server, ...mine].sort((a, b) => b.at - a.at).slice(0, 300);
@@ -265,7 +288,22 @@ export function Feed(): ReactNode {
           {shown.map((e) => (
             <li key={e.key} className={`feed-${e.level}`}>
               <time className="muted">{new Date(e.at).toLocaleTimeString()}</time> {e.level === "auto" && <span className="badge">AUTO</span>} {e.text}
+              {e.why && (
+                <>
+                  {" "}
+                  <button
+                    type="button"
+                    className="btn link tiny"
+                    aria-expanded={open.has(e.key)}
+                    aria-label={`why? ${e.why.condition} on ${e.why.resource}`}
+                    onClick={() => toggle(e.key)}
+                  >
+                    Why?
+                  </button>
+                </>
+              )}
               {e.detail && <div className="muted tiny">{e.detail}</div>}
+              {e.why && open.has(e.key) && <Explain condition={e.why.condition} resource={e.why.resource} />}
             </li>
           ))}
         </ol>

@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import * as api from "../api";
 import { filterCommands, type Command } from "../lib/commands";
-import { load, useIntel } from "../stores/intel";
+import { changeAutonomy, useIntel } from "../stores/intel";
 import { THEMES, useUi, type Panel } from "../stores/ui";
 import { toggleAutoplay } from "../voice/autoplay";
 import { player } from "../voice/player";
@@ -28,6 +28,7 @@ function commands(): Command[] {
     { id: "chat", label: "Go to CHAT", run: () => ui.setTab("chat") },
     { id: "hud", label: "Go to HUD", run: () => ui.setTab("hud") },
     { id: "feed", label: "Go to FEED", run: () => ui.setTab("feed") },
+    { id: "rules", label: "Go to RULES (alert rules, active alerts, autonomy, why?)", run: () => ui.setTab("rules") },
     { id: "cluster", label: "Focus cluster column", hint: "1", run: () => focusPanel("cluster") },
     { id: "center", label: "Focus center column", hint: "2", run: () => focusPanel("center") },
     { id: "right", label: "Focus control column", hint: "3", run: () => focusPanel("right") },
@@ -58,8 +59,7 @@ function commands(): Command[] {
           id: `autonomy-${level}`,
           label: `Set autonomy level ${level}`,
           run: () => {
-            api.setAutonomy(level).then(
-              () => load(async () => (await api.monitor()).autonomy, useIntel.getState().setAutonomy),
+            changeAutonomy(level).catch(
               (e: unknown) => useUi.getState().pushFeed("alert", `autonomy not changed: ${e instanceof Error ? e.message : String(e)}`),
             );
           },
