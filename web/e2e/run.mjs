@@ -244,6 +244,71 @@ async function main() {
       await page.locator("#panel-right").screenshot({ path: join(shots, "16-right-column.png") });
     });
 
+    await step("RULES view: the ten monitor rules, the autonomy selector, and 'Why?' for cpu on node/pve1", async () => {
+      // The top bar's autonomy badge opens the view.
+      await page.getByTestId("autonomy").click();
+      await page.getByRole("tab", { name: "RULES", selected: true }).waitFor();
+      const view = page.getByTestId("monitor-view");
+      await view.waitFor();
+      const want = ["node_unreachable", "guest_crashed", "cpu", "memory", "disk", "storage", "temperature", "ha_error", "backup_failed", "task_error"];
+      await waitFor("ten rule rows", async () => (await page.getByTestId("rule-row").count()) === want.length, 10_000);
+      const got = await page.getByTestId("rule-row").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-condition")));
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`rules: ${JSON.stringify(got)}`);
+      const cpuRow = page.locator("[data-testid=rule-row][data-condition=cpu]");
+      const cpuRule = (await (await page.request.get(`${base}/api/monitor`)).json()).rules.find((r) => r.condition === "cpu");
+      await cpuRow.getByText(`${cpuRule.fire}%`, { exact: true }).waitFor();
+      // Why? from the cpu row puts the cursor in the resource field.
+      await cpuRow.getByRole("button", { name: /why\?/ }).click();
+      if ((await page.getByLabel("condition", { exact: true }).inputValue()) !== "cpu") throw new Error("the cpu row did not pick cpu");
+      if (!(await page.evaluate(() => document.activeElement?.getAttribute("aria-label") === "resource"))) throw new Error("focus is not in the resource field");
+      await page.keyboard.type("node/pve1");
+      await page.keyboard.press("Enter");
+      const box = page.getByRole("region", { name: "why: cpu on node/pve1" });
+      const text = box.getByTestId("explanation");
+      await text.waitFor();
+      const said = (await text.textContent()) ?? "";
+      if (!/fires at 90%/.test(said)) throw new Error(`unexpected explanation: ${said}`);
+      await box.getByTestId("explain-firing").waitFor();
+      await box.getByTestId("sparkline").waitFor();
+      await page.screenshot({ path: join(shots, "17-rules-why.png") });
+      // The autonomy level: PUT through the selector, the top bar follows, then back.
+      const before = (await (await page.request.get(`${base}/api/monitor`)).json()).autonomy;
+      const next = before === 2 ? 1 : 2;
+      await page.getByLabel("autonomy level", { exact: true }).selectOption(String(next));
+      await page.getByTestId("autonomy").filter({ hasText: `AUTONOMY L${next}` }).waitFor();
+      const stored = (await (await page.request.get(`${base}/api/monitor`)).json()).autonomy;
+      if (stored !== next) throw new Error(`autonomy stored as ${stored}, expected ${next}`);
+      await page.getByLabel("autonomy level", { exact: true }).selectOption(String(before));
+      await page.getByTestId("autonomy").filter({ hasText: `AUTONOMY L${before}` }).waitFor();
+      // An event about a condition on a resource offers "Why?" in the FEED.
+      await page.getByRole("tab", { name: "FEED" }).click();
+      const feedWhy = page.getByTestId("feed-list").getByRole("button", { name: /^why\?/ });
+      if ((await feedWhy.count()) > 0) {
+        await feedWhy.first().click();
+        await page.getByTestId("feed-list").getByTestId("explanation").waitFor();
+        console.log("      (FEED: Why? explained a monitor event)");
+      } else console.log("      (FEED: no monitor event with a condition yet)");
+      await page.getByRole("tab", { name: "CHAT" }).click();
+    });
+
+    await step("voice auto-play follows the stored setting (GET/PUT /api/settings/voice)", async () => {
+      const get = async () => (await page.request.get(`${base}/api/settings/voice`)).json();
+      const toggle = page.getByTestId("autoplay");
+      if ((await page.request.get(`${base}/api/settings/voice`)).status() === 404) {
+        console.log("      (no voice backend: the switch is local only)");
+        return;
+      }
+      const was = (await get()).autoplay;
+      if ((await toggle.getAttribute("aria-checked")) !== String(was)) throw new Error(`the switch does not show the stored autoplay (${was})`);
+      await toggle.click();
+      await waitFor("autoplay saved", async () => (await get()).autoplay === !was, 5000);
+      await page.reload();
+      await page.getByTestId("link-state").filter({ hasText: "LINKED" }).waitFor();
+      await waitFor("the switch seeded after a reload", async () => (await page.getByTestId("autoplay").getAttribute("aria-checked")) === String(!was), 5000);
+      await page.getByTestId("autoplay").click();
+      await waitFor("autoplay restored", async () => (await get()).autoplay === was, 5000);
+    });
+
     await step("prefers-reduced-motion stops the animations", async () => {
       await page.getByRole("tab", { name: "HUD" }).click();
       const anim = () => page.locator(".ring-spin").first().evaluate((el) => getComputedStyle(el).animationName);
