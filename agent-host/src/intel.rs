@@ -415,9 +415,10 @@ impl Intel {
         self.memory.add(m, crate::memory::now()).await.map(|_| ())
     }
 
-    /// Records the turn's cost; returns notices (budget warnings, once per day / month).
-    pub async fn account(&self, session: &str, plan: &Plan, usage: &Usage) -> Vec<String> {
-        let Some(model) = &plan.model else { return Vec::new() };
+    /// Records one model request of a turn (a turn with tool calls makes several), priced for the
+    /// model of `plan` that served it; returns its cost (None when unknown or there is no model).
+    pub async fn record_request(&self, session: &str, plan: &Plan, usage: &Usage) -> Option<f64> {
+        let model = plan.model.as_ref()?;
         let (usd, saved) = self.costs.price(&model.model, usage, &self.reference_model);
         let saved = if plan.target() == Some(Target::Local) { saved } else { 0.0 };
         let req = Request {
@@ -428,10 +429,15 @@ impl Intel {
             usd,
             saved_usd: saved,
         };
-        let now = crate::memory::now();
-        if let Err(e) = self.costs.record(req, now).await {
+        if let Err(e) = self.costs.record(req, crate::memory::now()).await {
             tracing::warn!(error = %e, "cannot record the cost");
         }
+        usd
+    }
+
+    /// Budget notices after a turn (warning and cap, each once per day).
+    pub async fn budget_notices(&self) -> Vec<String> {
+        let now = crate::memory::now();
         let mut notices = Vec::new();
         if let Ok((state, daily, monthly)) = self.costs.budget(now).await
             && state != BudgetState::Ok

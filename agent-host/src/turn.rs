@@ -22,6 +22,15 @@ fn ms(t: Instant, since: Instant) -> u64 {
     t.saturating_duration_since(since).as_millis() as u64
 }
 
+/// Add `u` to `sum`; known only while every part is known (`first`: `sum` holds nothing yet).
+fn add_usage(sum: &mut Usage, u: &Usage, first: bool) {
+    sum.input_tokens += u.input_tokens;
+    sum.output_tokens += u.output_tokens;
+    sum.cache_read_tokens += u.cache_read_tokens;
+    sum.cache_write_tokens += u.cache_write_tokens;
+    sum.known = if first { u.known } else { sum.known && u.known };
+}
+
 fn route_event(session: &str, plan: &Plan) -> Event {
     Event::Route {
         session_id: session.to_string(),
@@ -66,7 +75,9 @@ impl Agent {
             })
             .collect();
         let mut tainted = false;
+        // The turn's usage (all its requests); each request is also recorded on its own.
         let mut total = Usage::default();
+        let mut requests: Vec<Option<f64>> = Vec::new();
         let mut marks = serde_json::Map::new();
         marks.insert("received_ms".into(), json!(0));
         let mut iterations = 0;
@@ -103,6 +114,8 @@ impl Agent {
             let mut text_out = String::new();
             let mut calls: Vec<(String, String, Value)> = Vec::new();
             let mut switch = None;
+            // This request's usage; `reported` once the provider said anything about it.
+            let (mut used, mut reported) = (Usage::default(), false);
             loop {
                 let next = tokio::select! {
                     n = stream.next() => n,
@@ -136,14 +149,16 @@ impl Agent {
                     }
                     StreamEvent::ToolCall { id, name, input } => calls.push((id, name, input)),
                     StreamEvent::Usage(u) => {
-                        total.input_tokens += u.input_tokens;
-                        total.output_tokens += u.output_tokens;
-                        total.cache_read_tokens += u.cache_read_tokens;
-                        total.cache_write_tokens += u.cache_write_tokens;
-                        total.known = if iterations == 1 { u.known } else { total.known && u.known };
+                        add_usage(&mut used, &u, !reported);
+                        reported = true;
                     }
                     StreamEvent::Done { .. } => {}
                 }
+            }
+            // A request that failed before the provider reported usage is not recorded (it did not run).
+            if switch.is_none() || reported {
+                requests.push(intel.record_request(session, &plan, &used).await);
+                add_usage(&mut total, &used, requests.len() == 1);
             }
             if let Some(p) = switch {
                 plan = p;
@@ -207,8 +222,9 @@ impl Agent {
             self.store.add_message(session, m).await?;
             answer = msg;
         }
-        let notices = intel.account(session, &plan, &total).await;
-        let cost = plan.model.as_ref().and_then(|m| intel.costs.prices.cost(&m.model, &total));
+        let notices = if requests.is_empty() { Vec::new() } else { intel.budget_notices().await };
+        // Unknown when any request's cost is unknown.
+        let cost: Option<f64> = if requests.is_empty() { None } else { requests.iter().copied().sum() };
         if let Err(e) = intel.costs.attach_to_last_message(session, total, cost).await {
             tracing::warn!(error = %e, "cannot record the message cost");
         }

@@ -68,11 +68,19 @@ async fn conversation_goes_local_without_tools_and_cluster_questions_to_claude_w
     assert!((last["cost_usd"].as_f64().unwrap_or(0.0) - 0.01725).abs() < 1e-9, "cost per message: {last}");
     let summary = s.get("/api/costs").await;
     assert_eq!(summary["currency"], "USD");
-    assert_eq!(summary["today"]["requests"], 2);
+    // One ledger row per model request: the local answer, then the tool call and the answer after it.
+    assert_eq!(summary["today"]["requests"], 3, "{summary}");
+    for row in &summary["recent"].as_array().expect("recent")[..2] {
+        assert_eq!((row["provider"].as_str(), row["input_tokens"].as_i64()), (Some("anthropic"), Some(6300)), "{row}");
+        assert_eq!(row["output_tokens"], 200);
+        assert!((row["usd"].as_f64().unwrap_or(0.0) - 0.008625).abs() < 1e-9, "each request priced alone: {row}");
+    }
+    assert_eq!(summary["recent"][2]["provider"], "local");
     assert!((summary["month"]["usd"].as_f64().unwrap_or(0.0) - 0.01725).abs() < 1e-9, "{summary}");
     let providers: Vec<&str> =
         summary["by_provider"].as_array().into_iter().flatten().filter_map(|p| p["provider"].as_str()).collect();
     assert_eq!(providers, ["anthropic", "local"]);
+    assert_eq!(summary["by_provider"][0]["requests"], 2);
     assert_eq!(summary["recent"][0]["provider"], "anthropic");
     assert_eq!(summary["budget"]["state"], "ok");
 }
