@@ -75,8 +75,10 @@ impl Default for AudioPrefs {
     }
 }
 
-/// Audio bytes of a clip in the client's codec (Opus encodings are cached too).
-pub async fn render(svc: &VoiceService, spoken: &Spoken, codec: Codec) -> Option<(Vec<u8>, u32)> {
+/// Audio bytes of a clip in the client's codec (Opus encodings are cached too). `first`: the first
+/// sentence of an answer — nothing plays yet, so its Opus encoding takes the fastest setting; later
+/// sentences are encoded while earlier ones play.
+pub async fn render(svc: &VoiceService, spoken: &Spoken, codec: Codec, first: bool) -> Option<(Vec<u8>, u32)> {
     if codec != Codec::Opus {
         return Some((spoken.clip.wav.to_vec(), spoken.clip.sample_rate));
     }
@@ -87,7 +89,8 @@ pub async fn render(svc: &VoiceService, spoken: &Spoken, codec: Codec) -> Option
     let bitrate = svc.cfg.opus_bitrate;
     let ogg = tokio::task::spawn_blocking(move || {
         let pcm = voice::audio::decode_wav(&wav).ok()?;
-        voice::opus::encode_ogg_opus(&pcm, bitrate).ok()
+        let complexity = if first { voice::opus::COMPLEXITY_FAST } else { voice::opus::COMPLEXITY };
+        voice::opus::encode_ogg_opus_with(&pcm, bitrate, complexity).ok()
     })
     .await
     .ok()??;
@@ -210,7 +213,7 @@ async fn synth(
     let spoken = svc.speak(&order, floor.load(Ordering::SeqCst), &params, &text).await;
     let Some(spoken) = spoken else { return (index, text, None) };
     floor.fetch_max(spoken.position, Ordering::SeqCst);
-    let rendered = render(&svc, &spoken, codec).await;
+    let rendered = render(&svc, &spoken, codec, index == 0).await;
     (index, text, rendered.map(|(bytes, rate)| (spoken, bytes, rate)))
 }
 
@@ -291,7 +294,7 @@ async fn deliver(
         let again = svc.speak(order, f, params, &text).await;
         if let Some(spoken) = again {
             floor.fetch_max(spoken.position, Ordering::SeqCst);
-            if let Some((bytes, rate)) = render(svc, &spoken, codec).await {
+            if let Some((bytes, rate)) = render(svc, &spoken, codec, index == 0).await {
                 result = Some((spoken, bytes, rate));
             }
         }
