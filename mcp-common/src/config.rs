@@ -264,6 +264,44 @@ pub fn load<T: DeserializeOwned + JsonSchema>(
     toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
 }
 
+/// A directory tree a server's tools may work in (`[[local.roots]]`, `[[nodes.<n>.roots]]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RootConfig {
+    /// Absolute path of the root.
+    pub path: PathBuf,
+    /// Whether tools may create files in it (downloads, copies, clips, datasets, models; default false).
+    #[serde(default)]
+    pub writable: bool,
+}
+
+/// The path guard's roots of a configured list.
+pub fn roots(rs: &[RootConfig]) -> Vec<crate::guard::path::Root> {
+    rs.iter().map(|r| crate::guard::path::Root { path: r.path.clone(), writable: r.writable }).collect()
+}
+
+/// `[local]`: this machine, for servers that work on files here and on nodes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Node name that means this machine in tool arguments (also used when `node` is omitted).
+    pub name: String,
+    /// Roots on this machine (JSON array of `{path, writable}` in the environment). None by default:
+    /// without roots every path is refused.
+    pub roots: Vec<RootConfig>,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self { name: "local".into(), roots: Vec::new() }
+    }
+}
+
+/// A node name as tools accept it: 1–63 letters, digits, `.`, `_` or `-`.
+pub fn is_node_name(n: &str) -> bool {
+    (1..=63).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

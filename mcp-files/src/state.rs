@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mcp_common::guard::local::LocalRoots;
-use mcp_common::guard::path::{PathGuard, Root};
+use mcp_common::guard::path::PathGuard;
 use mcp_common::guard::url::{Resolver, SystemResolver, UrlGuard};
 use mcp_common::guard::write::WriteLimits;
 use mcp_common::tool::ToolError;
 
-use crate::config::{Config, RootConfig};
+use crate::config::Config;
 use crate::ssh::Endpoint;
+use mcp_common::config::{is_node_name as node_name_ok, roots};
 
 /// A node reached over SFTP.
 pub struct RemoteNode {
@@ -51,14 +52,6 @@ pub struct Files {
     pub limits: WriteLimits,
     /// Idle SSH sessions per node.
     pub sessions: crate::sftp::SessionPool,
-}
-
-fn roots(rs: &[RootConfig]) -> Vec<Root> {
-    rs.iter().map(|r| Root { path: r.path.clone(), writable: r.writable }).collect()
-}
-
-fn node_name_ok(n: &str) -> bool {
-    (1..=63).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Files {

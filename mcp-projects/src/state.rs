@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::registry::{Catalog, Project};
 use crate::ssh::{self, Endpoint};
 use crate::tree::{LocalTree, RemoteTree, Tree};
+use mcp_common::config::is_node_name as node_name_ok;
 
 /// A node reached over SFTP.
 pub struct RemoteNode {
@@ -43,10 +44,6 @@ pub struct State {
 
 fn roots(paths: &[PathBuf]) -> Vec<Root> {
     paths.iter().map(|p| Root { path: p.clone(), writable: false }).collect()
-}
-
-fn node_name_ok(n: &str) -> bool {
-    (1..=63).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl State {

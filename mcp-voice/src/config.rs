@@ -30,32 +30,7 @@ pub struct Config {
     pub deploy: DeployConfig,
 }
 
-/// A directory tree the tools may work in.
-#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RootConfig {
-    /// Absolute path of the root.
-    pub path: PathBuf,
-    /// Whether clips, datasets and models may be written in it (default false).
-    #[serde(default)]
-    pub writable: bool,
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct LocalConfig {
-    /// Node name that means this machine in tool arguments (also used when `node` is omitted).
-    pub name: String,
-    /// Roots on this machine (JSON array of `{path, writable}` in the environment). None by default:
-    /// without roots every path is refused.
-    pub roots: Vec<RootConfig>,
-}
-
-impl Default for LocalConfig {
-    fn default() -> Self {
-        Self { name: "local".into(), roots: Vec::new() }
-    }
-}
+pub use mcp_common::config::{LocalConfig, RootConfig};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

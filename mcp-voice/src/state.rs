@@ -6,15 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mcp_common::guard::local::LocalRoots;
-use mcp_common::guard::path::{PathGuard, Root};
+use mcp_common::guard::path::PathGuard;
 use mcp_common::tool::ToolError;
 use mcp_files::sftp::SessionPool;
 use mcp_files::state::RemoteNode;
 use tokio::sync::watch;
 
-use crate::config::{Config, RootConfig};
+use crate::config::Config;
 use crate::jobs::Supervisor;
 use crate::store::Store;
+use mcp_common::config::{is_node_name as node_name_ok, roots};
 
 /// A node reached over SSH: its SFTP side (shared with mcp-files) and where it trains.
 pub struct Node {
@@ -35,14 +36,6 @@ pub struct Voice {
     pub http: reqwest::Client,
     /// The STT engine that transcribes clips (`[stt]`); `None` when none is configured.
     pub stt: Option<Arc<dyn voice::stt::SttEngine>>,
-}
-
-fn roots(rs: &[RootConfig]) -> Vec<Root> {
-    rs.iter().map(|r| Root { path: r.path.clone(), writable: r.writable }).collect()
-}
-
-fn node_name_ok(n: &str) -> bool {
-    (1..=63).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Voice {
