@@ -11,17 +11,13 @@ use test_support::pyenv;
 use test_support::sshd;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{HttpServer, Lab, Reply, payload, sha256_hex};
-use pyenv::{Pinned, SetupError};
 
-/// The Python MCP SDK and the libraries it talks through (the same pins as mcp-proxmox's test).
-const PINS: &[(&str, &str)] =
-    &[("mcp", "2.3.0"), ("mcp-types", "2.3.0"), ("httpx2", "2.16.2"), ("anyio", "4.16.0"), ("pydantic", "2.14.4")];
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 const SERVER: &str = env!("CARGO_BIN_EXE_mcp-files");
 const ISO_LEN: usize = 3 << 20;
@@ -32,28 +28,7 @@ fn toml_str(p: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_mcp_sdk_drives_every_file_tool_over_stdio() {
-    let venv = std::env::var_os("MCP_PROXMOX_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-mcp"));
-    let t0 = Instant::now();
-    let prepared = {
-        let venv = venv.clone();
-        tokio::task::spawn_blocking(move || Pinned { pins: PINS }.ensure(&venv)).await.expect("venv task")
-    };
-    match prepared {
-        Ok(()) => {}
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!(
-                "\n{bar}\nSKIP MCP client interoperability test: {why}\n(set CI=true to make this a failure)\n{bar}\n",
-                bar = "!".repeat(78)
-            );
-            return;
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => {
-            panic!("cannot prepare the MCP client virtualenv in {}: {why}", venv.display())
-        }
-    }
-    println!("virtualenv {} ready in {:.1?}", venv.display(), t0.elapsed());
+    let Some(venv) = pyenv::mcp_sdk_venv().await else { return };
 
     let lab = Lab::new();
     let keys = sshd::Keys::new();

@@ -13,17 +13,12 @@ mod common;
 use test_support::pyenv;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Login;
 use mcp_common::tier::Tier;
-use pyenv::{Pinned, SetupError};
-
-/// The Python MCP SDK and the libraries it talks through (latest on PyPI when written).
-const PINS: &[(&str, &str)] =
-    &[("mcp", "2.3.0"), ("mcp-types", "2.3.0"), ("httpx2", "2.16.2"), ("anyio", "4.16.0"), ("pydantic", "2.14.4")];
 
 /// Simulated seconds per real second: a 25 s live migration takes 0.6 s.
 const SPEED: f64 = 40.0;
@@ -109,27 +104,8 @@ impl Drop for HttpServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_mcp_sdk_drives_every_proxmox_tool_over_stdio_and_http() {
-    let venv = std::env::var_os("MCP_PROXMOX_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-mcp"));
     let t0 = Instant::now();
-    let prepared = {
-        let venv = venv.clone();
-        tokio::task::spawn_blocking(move || Pinned { pins: PINS }.ensure(&venv)).await.expect("venv task")
-    };
-    match prepared {
-        Ok(()) => {}
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!(
-                "\n{bar}\nSKIP MCP client interoperability test: {why}\n(set CI=true to make this a failure)\n{bar}\n",
-                bar = "!".repeat(78)
-            );
-            return;
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => {
-            panic!("cannot prepare the MCP client virtualenv in {}: {why}", venv.display())
-        }
-    }
+    let Some(venv) = pyenv::mcp_sdk_venv().await else { return };
     println!("virtualenv {} ready in {:.1?}", venv.display(), t0.elapsed());
 
     let sim = common::start_sim(false, SPEED).await;

