@@ -297,6 +297,14 @@ impl Default for LocalConfig {
     }
 }
 
+/// `[paths]` of a server that works on files.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsConfig {
+    /// Extra denylist entries on every node, on top of the built-in ones (absolute, `*` within a component).
+    pub deny: Vec<String>,
+}
+
 /// A node name as tools accept it: 1–63 letters, digits, `.`, `_` or `-`.
 pub fn is_node_name(n: &str) -> bool {
     (1..=63).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

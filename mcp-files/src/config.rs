@@ -39,12 +39,8 @@ pub struct NodeConfig {
 /// `[ssh]`: how this server reaches the nodes (shared with the other servers).
 pub use mcp_common::ssh::SshConfig;
 
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct PathsConfig {
-    /// Extra denylist entries on every node, on top of the built-in ones (absolute, `*` within a component).
-    pub deny: Vec<String>,
-}
+/// `[paths]`: the denylist on top of the built-in one (shared with the other servers).
+pub use mcp_common::config::PathsConfig;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
