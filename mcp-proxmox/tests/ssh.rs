@@ -1,6 +1,6 @@
 //! The SSH tools against real OpenSSH servers on loopback ports (one per simulated node) and the
 //! pve-sim `homelab` cluster: `node_temperatures`, `run_node_command`, `restart_service`, host key
-//! verification, backoff and last-good readings. See `sshd/mod.rs` for the server set-up.
+//! verification, backoff and last-good readings. See `sshd/mod.rs` for the fake commands on the node.
 
 mod sshd;
 
@@ -75,17 +75,11 @@ impl World {
 }
 
 /// A known_hosts file in the lab with these lines.
-fn known_hosts(lab: &Lab, name: &str, lines: &[String]) -> PathBuf {
-    let p = lab.dir.path().join(name);
-    std::fs::write(&p, lines.join("\n") + "\n").expect("known_hosts");
-    p
-}
-
 /// One sshd per homelab node, each serving that node's fixture, and a world that knows them.
 async fn four_nodes(lab: &Lab) -> (Vec<Sshd>, World) {
-    let servers: Vec<Sshd> = FIXTURES.iter().map(|(n, f)| lab.sshd(n, f)).collect();
+    let servers: Vec<Sshd> = FIXTURES.iter().map(|(n, f)| sshd::node(lab, n, f)).collect();
     let hosts: Vec<(&str, String)> = FIXTURES.iter().zip(&servers).map(|((n, _), s)| (*n, s.address())).collect();
-    let kh = known_hosts(lab, "known_hosts", &servers.iter().map(Sshd::known_hosts_line).collect::<Vec<_>>());
+    let kh = lab.known_hosts("known_hosts", &servers.iter().map(|s| s.known_hosts_line()).collect::<Vec<_>>());
     let world = World::new(lab, &hosts, Some(kh)).await;
     (servers, world)
 }
@@ -184,10 +178,10 @@ async fn node_temperatures_reads_sensors_json_from_every_online_node_and_calls_o
 #[tokio::test]
 async fn a_node_whose_sshd_goes_down_is_backed_off_and_its_last_good_readings_are_returned_stale() {
     let lab = Lab::new();
-    let a = lab.sshd("a", "pve1-ryzen9-5950x.json");
-    let mut b = lab.sshd("b", "pve2-i5-12500.json");
+    let a = sshd::node(&lab, "a", "pve1-ryzen9-5950x.json");
+    let mut b = sshd::node(&lab, "b", "pve2-i5-12500.json");
     let hosts = [("pve1", a.address()), ("pve2", b.address()), ("pve3", a.address()), ("pve4", a.address())];
-    let kh = known_hosts(&lab, "known_hosts", &[a.known_hosts_line(), b.known_hosts_line()]);
+    let kh = lab.known_hosts("known_hosts", &[a.known_hosts_line(), b.known_hosts_line()]);
     let w = World::new(&lab, &hosts, Some(kh)).await;
 
     let first = w.ok("node_temperatures", json!({})).await;
@@ -227,12 +221,12 @@ async fn a_node_whose_sshd_goes_down_is_backed_off_and_its_last_good_readings_ar
 #[tokio::test]
 async fn a_host_key_other_than_the_one_in_known_hosts_is_refused_before_logging_in() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
     let impostor = lab.dir.path().join("impostor_ed25519");
     sshd::keygen(&impostor);
     let other = std::fs::read_to_string(impostor.with_extension("pub")).expect("pub");
     let other: Vec<&str> = other.split_whitespace().collect();
-    let kh = known_hosts(&lab, "known_hosts", &[format!("[127.0.0.1]:{} {} {}", s.port, other[0], other[1])]);
+    let kh = lab.known_hosts("known_hosts", &[format!("[127.0.0.1]:{} {} {}", s.port, other[0], other[1])]);
     let w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
 
     let (rule, message) = refusal(w.call("run_node_command", json!({"node": "pve1", "argv": ["uptime"]})).await);
@@ -249,7 +243,7 @@ async fn a_host_key_other_than_the_one_in_known_hosts_is_refused_before_logging_
 #[tokio::test]
 async fn unknown_hosts_and_missing_known_hosts_are_refused_never_trusted_on_first_use() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
     let before = s.connections();
     let args = json!({"node": "pve1", "argv": ["uptime"]});
 
@@ -260,7 +254,7 @@ async fn unknown_hosts_and_missing_known_hosts_are_refused_never_trusted_on_firs
 
     // The right key, but recorded for port 22: it does not vouch for another port.
     let line = s.known_hosts_line().replacen(&format!("[127.0.0.1]:{}", s.port), "127.0.0.1", 1);
-    let kh = known_hosts(&lab, "port22_only", &[line]);
+    let kh = lab.known_hosts("port22_only", &[line]);
     let w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
     let (rule, message) = refusal(w.call("run_node_command", args.clone()).await);
     assert_eq!(rule, "host_key_verification");
@@ -277,8 +271,8 @@ async fn unknown_hosts_and_missing_known_hosts_are_refused_never_trusted_on_firs
 #[tokio::test]
 async fn run_node_command_runs_an_allowlisted_argv_and_marks_its_output_untrusted() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
-    let kh = known_hosts(&lab, "known_hosts", &[s.known_hosts_line()]);
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
+    let kh = lab.known_hosts("known_hosts", &[s.known_hosts_line()]);
     let w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
 
     let out = w.ok("run_node_command", json!({"node": "pve1", "argv": ["uptime"]})).await;
@@ -306,8 +300,8 @@ async fn run_node_command_runs_an_allowlisted_argv_and_marks_its_output_untruste
 #[tokio::test]
 async fn hostile_argv_is_refused_before_any_connection_is_made() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
-    let kh = known_hosts(&lab, "known_hosts", &[s.known_hosts_line()]);
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
+    let kh = lab.known_hosts("known_hosts", &[s.known_hosts_line()]);
     let w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
     let before = s.connections();
     assert!(before >= 1, "the sshd log records connections (the readiness probe):\n{}", s.log());
@@ -341,8 +335,8 @@ async fn hostile_argv_is_refused_before_any_connection_is_made() {
 #[tokio::test]
 async fn restart_service_refuses_protected_and_malformed_units_without_connecting() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
-    let kh = known_hosts(&lab, "known_hosts", &[s.known_hosts_line()]);
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
+    let kh = lab.known_hosts("known_hosts", &[s.known_hosts_line()]);
     let mut w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
     let before = s.connections();
 
@@ -374,8 +368,8 @@ async fn restart_service_refuses_protected_and_malformed_units_without_connectin
 #[tokio::test]
 async fn restart_service_restarts_an_allowed_unit_and_reports_its_state() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
-    let kh = known_hosts(&lab, "known_hosts", &[s.known_hosts_line()]);
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
+    let kh = lab.known_hosts("known_hosts", &[s.known_hosts_line()]);
     let w = World::new(&lab, &[("pve1", s.address())], Some(kh)).await;
 
     let out = w.ok("restart_service", json!({"node": "pve1", "service": "chrony"})).await;
@@ -435,8 +429,8 @@ fn argv(a: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn commands_are_cut_at_their_output_and_time_limits() {
     let lab = Lab::new();
-    let s = lab.sshd("pve1", "pve1-ryzen9-5950x.json");
-    let cfg = ssh_config(&lab, known_hosts(&lab, "known_hosts", &[s.known_hosts_line()]), 5);
+    let s = sshd::node(&lab, "pve1", "pve1-ryzen9-5950x.json");
+    let cfg = ssh_config(&lab, lab.known_hosts("known_hosts", &[s.known_hosts_line()]), 5);
     let ep = Endpoint::parse(&s.address(), 22).expect("address");
 
     let big = ssh::run(&cfg, &ep, &argv(&["head", "-c", "300000", "/dev/zero"]), Limits::new(Duration::from_secs(10)))
@@ -463,9 +457,9 @@ async fn a_node_that_accepts_but_never_speaks_ssh_times_out_within_the_configure
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = silent.local_addr().expect("addr").port();
     let keeper = std::thread::spawn(move || silent.accept().map(|(conn, _)| conn));
-    let s = lab.sshd("any", "pve1-ryzen9-5950x.json");
+    let s = sshd::node(&lab, "any", "pve1-ryzen9-5950x.json");
     let line = s.known_hosts_line().replacen(&format!(":{} ", s.port), &format!(":{port} "), 1);
-    let cfg = ssh_config(&lab, known_hosts(&lab, "known_hosts", &[line]), 1);
+    let cfg = ssh_config(&lab, lab.known_hosts("known_hosts", &[line]), 1);
     let ep = Endpoint::parse(&format!("127.0.0.1:{port}"), 22).expect("address");
 
     let started = Instant::now();

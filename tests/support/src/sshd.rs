@@ -54,10 +54,18 @@ impl Keys {
     }
 
     pub fn sshd(&self, name: &str) -> Sshd {
+        self.sshd_with(name, |_| String::new())
+    }
+
+    /// An sshd whose home directory `setup` prepares first (e.g. fake commands); the lines it
+    /// returns are appended to the sshd_config (e.g. `SetEnv PATH=…`).
+    pub fn sshd_with(&self, name: &str, setup: impl FnOnce(&Path) -> String) -> Sshd {
         let home = self.dir.path().join(name);
         std::fs::create_dir_all(&home).expect("mkdir");
         keygen(&home.join("host_ed25519"));
-        let mut s = Sshd { port: free_port(), home, child: None, authorized: self.dir.path().join("authorized_keys") };
+        let extra_config = setup(&home);
+        let authorized = self.dir.path().join("authorized_keys");
+        let mut s = Sshd { port: free_port(), home, authorized, extra_config, child: None };
         s.start();
         s
     }
@@ -75,6 +83,8 @@ pub struct Sshd {
     pub port: u16,
     pub home: PathBuf,
     authorized: PathBuf,
+    /// Appended to the generated sshd_config.
+    extra_config: String,
     child: Option<Child>,
 }
 
@@ -86,17 +96,19 @@ impl Sshd {
              AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              AllowTcpForwarding no\nAllowAgentForwarding no\nX11Forwarding no\nPrintMotd no\nPrintLastLog no\n\
-             Subsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+             Subsystem sftp internal-sftp\nLogLevel VERBOSE\n{extra}",
             port = self.port,
             auth = self.authorized.display(),
+            extra = self.extra_config,
         );
         let path = self.home.join("sshd_config");
         std::fs::write(&path, text).expect("sshd_config");
         path
     }
 
-    /// Start and wait (bounded polling) until it greets.
+    /// Start (or start again, on the same port and host key) and wait (bounded polling) until it greets.
     pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
         let config = self.config();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("sshd.log");
         let child = Command::new(SSHD)
@@ -131,6 +143,20 @@ impl Sshd {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Stop it (open sessions included); [`Sshd::start`] brings it back.
+    pub fn stop(&mut self) {
+        self.kill_sessions();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Logins that got past authentication.
+    pub fn logins(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
     }
 
     /// TCP connections accepted so far (readiness probes included).
@@ -184,10 +210,6 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        self.kill_sessions();
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
     }
 }
