@@ -7,9 +7,11 @@ use agent_host::llm::{
     ChatRequest, HttpConfig, LlmError, Message, OpenAiConfig, OpenAiProvider, Provider, RetryPolicy, Secret,
     StopReason, StreamEvent, TimeoutPhase, Timeouts, ToolDef, Usage, collect,
 };
-use futures::StreamExt;
 use llm_sim::{LlmSim, Script, Turn, UsageSpec};
 use serde_json::json;
+use streams::{run, text_of};
+
+mod streams;
 
 fn http(idle_ms: u64) -> HttpConfig {
     HttpConfig {
@@ -43,22 +45,6 @@ fn request(text: &str) -> ChatRequest {
         }],
         ..ChatRequest::new("qwen2.5-7b-instruct")
     }
-}
-
-async fn run(p: &dyn Provider, req: ChatRequest) -> (Vec<StreamEvent>, Option<LlmError>) {
-    let mut s = p.stream(req);
-    let mut events = Vec::new();
-    while let Some(item) = s.next().await {
-        match item {
-            Ok(ev) => events.push(ev),
-            Err(e) => return (events, Some(e)),
-        }
-    }
-    (events, None)
-}
-
-fn text_of(events: &[StreamEvent]) -> String {
-    events.iter().filter_map(|e| if let StreamEvent::TextDelta(t) = e { Some(t.as_str()) } else { None }).collect()
 }
 
 #[tokio::test]
