@@ -8,16 +8,14 @@
 //! and unknown event types are ignored; an `error` event ends the stream.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 use super::config::{AnthropicConfig, endpoint};
 use super::error::LlmError;
-use super::transport::{self, Call, Decoder, SseEvent};
+use super::transport::{self, Decoder, SseEvent};
 use super::{Block, ChatRequest, Provider, Role, StopReason, StreamEvent, Usage};
 
 pub struct AnthropicProvider {
@@ -55,24 +53,9 @@ impl Provider for AnthropicProvider {
     }
 
     fn stream(&self, req: ChatRequest) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
-        let provider = self.cfg.name.clone();
-        let body = match serde_json::to_vec(&request_body(&req, self.cfg.prompt_cache)) {
-            Ok(b) => b,
-            Err(e) => {
-                let err = LlmError::Config { provider, message: format!("cannot encode the request: {e}") };
-                return futures::stream::once(async move { Err(err) }).boxed();
-            }
-        };
-        let name = provider.clone();
-        transport::run(Call {
-            provider,
-            client: self.client.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: body.into(),
-            http: self.cfg.http.clone(),
-            new_decoder: Arc::new(move || Box::new(AnthropicDecoder::new(name.clone()))),
-        })
+        let c = &self.cfg;
+        let body = request_body(&req, self.cfg.prompt_cache);
+        transport::post_json(&c.name, &self.client, &self.url, &self.headers, &c.http, &body, AnthropicDecoder::new)
     }
 }
 

@@ -12,16 +12,14 @@
 //! - arguments that are not a JSON object when the call ends are a protocol error naming the tool.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 use super::config::{OpenAiConfig, endpoint};
 use super::error::LlmError;
-use super::transport::{self, Call, Decoder, SseEvent};
+use super::transport::{self, Decoder, SseEvent};
 use super::{Block, ChatRequest, Provider, Role, StopReason, StreamEvent, Usage};
 
 pub struct OpenAiProvider {
@@ -57,24 +55,9 @@ impl Provider for OpenAiProvider {
     }
 
     fn stream(&self, req: ChatRequest) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
-        let provider = self.cfg.name.clone();
-        let body = match serde_json::to_vec(&request_body(&req, self.cfg.include_usage)) {
-            Ok(b) => b,
-            Err(e) => {
-                let err = LlmError::Config { provider, message: format!("cannot encode the request: {e}") };
-                return futures::stream::once(async move { Err(err) }).boxed();
-            }
-        };
-        let name = provider.clone();
-        transport::run(Call {
-            provider,
-            client: self.client.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: body.into(),
-            http: self.cfg.http.clone(),
-            new_decoder: Arc::new(move || Box::new(OpenAiDecoder::new(name.clone()))),
-        })
+        let c = &self.cfg;
+        let body = request_body(&req, self.cfg.include_usage);
+        transport::post_json(&c.name, &self.client, &self.url, &self.headers, &c.http, &body, OpenAiDecoder::new)
     }
 }
 

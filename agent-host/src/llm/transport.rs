@@ -78,6 +78,37 @@ pub(crate) fn build_client(provider: &str, base_url: &str, http: &HttpConfig) ->
     b.build().map_err(|e| LlmError::Config { provider: provider.to_string(), message: e.to_string() })
 }
 
+/// Encode `body` as JSON and run the call with a fresh `new_decoder(provider)` per attempt; a body
+/// that cannot be encoded is the stream's only item.
+pub(crate) fn post_json<D: Decoder + 'static>(
+    provider: &str,
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    http: &HttpConfig,
+    body: &serde_json::Value,
+    new_decoder: fn(String) -> D,
+) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+    let body = match serde_json::to_vec(body) {
+        Ok(b) => b,
+        Err(e) => {
+            let err =
+                LlmError::Config { provider: provider.to_string(), message: format!("cannot encode the request: {e}") };
+            return futures::stream::once(async move { Err(err) }).boxed();
+        }
+    };
+    let name = provider.to_string();
+    run(Call {
+        provider: provider.to_string(),
+        client: client.clone(),
+        url: url.to_string(),
+        headers: headers.clone(),
+        body: body.into(),
+        http: http.clone(),
+        new_decoder: Arc::new(move || Box::new(new_decoder(name.clone()))),
+    })
+}
+
 /// Runs a call as a lazy stream: nothing is sent until the first poll.
 pub(crate) fn run(call: Call) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
     let decoder = (call.new_decoder)();
