@@ -1,5 +1,6 @@
-//! The agent loop: stream the model's answer, run its tool calls through the gate and MCP,
-//! feed the results back, until the model is done or the iteration limit is reached.
+//! The agent: the events of a turn, the system prompt, the kill switch, and each tool call through the gate
+//! and MCP (`direct`). The loop itself — stream the answer, run its tool calls, feed the results back until the
+//! model is done or the iteration limit is reached — is [`crate::turn`].
 //!
 //! State lives in the turn (no globals): whether the turn is tainted by untrusted content, the
 //! approvals it waits for, its timing marks. Nothing the user or a tool result says changes the
@@ -8,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use mcp_common::tier::Tier;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AgentConfig;
 use crate::gate::{Approvals, Decision, Verdict, decide};
-use crate::llm::{Block, ChatRequest, Message, PriceTable, Provider, Role, StreamEvent, ToolDef, Usage};
+use crate::llm::{Block, Message, Provider, Role};
 use crate::mcp::{McpManager, ToolInfo};
 use crate::store::{NewMessage, Store};
 
@@ -119,9 +119,8 @@ pub struct Agent {
     pub approvals: Arc<Approvals>,
     pub cfg: AgentConfig,
     pub max_tokens: u32,
-    pub prices: PriceTable,
-    /// Routing, costs, memory and context windowing; `None` = one provider, whole history.
-    pub intel: Option<Arc<crate::intel::Intel>>,
+    /// Routing, costs, memory and context windowing.
+    pub intel: Arc<crate::intel::Intel>,
     summary: Mutex<Option<(Instant, String)>>,
 }
 
@@ -180,26 +179,9 @@ impl Agent {
         store: Store,
         cfg: AgentConfig,
         max_tokens: u32,
+        intel: Arc<crate::intel::Intel>,
     ) -> Self {
-        let prices = PriceTable::builtin();
-        Self {
-            mcp,
-            llm,
-            model,
-            store,
-            approvals: Arc::default(),
-            cfg,
-            max_tokens,
-            prices,
-            intel: None,
-            summary: Mutex::new(None),
-        }
-    }
-
-    /// With routing, costs, memory and context windowing.
-    pub fn with_intel(mut self, intel: Arc<crate::intel::Intel>) -> Self {
-        self.intel = Some(intel);
-        self
+        Self { mcp, llm, model, store, approvals: Arc::default(), cfg, max_tokens, intel, summary: Mutex::new(None) }
     }
 
     /// A short cluster summary for the system prompt, cached for 30 s.
@@ -291,156 +273,26 @@ impl Agent {
         self.store
             .add_message(session, NewMessage { role: "user".into(), content: user_content, ..Default::default() })
             .await?;
-        if let Some(intel) = self.intel.clone().filter(|_| self.llm.is_some()) {
-            return self.routed_turn(&intel, session, text, tx, cancel, received).await;
+        if self.llm.is_some() {
+            return self.routed_turn(session, text, tx, cancel, received).await;
         }
-        let Some(llm) = self.llm.clone() else {
-            let msg = "No language model is configured, sir: set ANTHROPIC_API_KEY or a local OpenAI-compatible endpoint \
-                       (llm.local_base_url) and ask again. Everything else — the cluster view, tools and approvals — works.";
-            let _ = tx.send(Event::Token { session_id: sid.clone(), text: msg.into() });
-            self.store
-                .add_message(
-                    session,
-                    NewMessage {
-                        role: "assistant".into(),
-                        content: json!([{"type": "text", "text": msg}]),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            let _ = tx.send(Event::Done {
-                session_id: sid,
-                usage: json!({}),
-                cost_usd: None,
-                timing: json!({"total_ms": ms(Instant::now(), received)}),
-                iterations: 0,
-                provider: None,
-                model: None,
-                route: None,
-            });
-            return Ok(());
+        let msg = "No language model is configured, sir: set ANTHROPIC_API_KEY or a local OpenAI-compatible endpoint \
+                   (llm.local_base_url) and ask again. Everything else — the cluster view, tools and approvals — works.";
+        let _ = tx.send(Event::Token { session_id: sid.clone(), text: msg.into() });
+        let m = NewMessage {
+            role: "assistant".into(),
+            content: json!([{"type": "text", "text": msg}]),
+            ..Default::default()
         };
-        let tools = self.mcp.tools().await;
-        let tool_defs: Vec<ToolDef> = tools
-            .iter()
-            .filter(|t| t.tier != Tier::Black)
-            .map(|t| ToolDef {
-                name: t.name.clone(),
-                description: t.description.clone(),
-                input_schema: t.input_schema.clone(),
-            })
-            .collect();
-        let system = self.system_prompt(llm.name() != "anthropic").await;
-        let mut tainted = false;
-        let mut total = Usage::default();
-        let mut marks = serde_json::Map::new();
-        marks.insert("received_ms".into(), json!(0));
-        let mut iterations = 0;
-        loop {
-            if iterations >= self.cfg.max_iterations {
-                let note = format!("I stopped after {iterations} steps, sir; ask me to continue if you wish.");
-                let _ = tx.send(Event::Notice { session_id: sid.clone(), text: note });
-                break;
-            }
-            iterations += 1;
-            let history: Vec<Message> =
-                self.store.messages(session).await?.iter().filter_map(|m| to_llm(&m.role, &m.content)).collect();
-            let req = ChatRequest {
-                model: self.model.clone(),
-                system: system.clone(),
-                messages: history,
-                tools: tool_defs.clone(),
-                max_tokens: self.max_tokens,
-                temperature: None,
-            };
-            let llm_start = Instant::now();
-            marks.entry("llm_start_ms").or_insert(json!(ms(llm_start, received)));
-            let mut stream = llm.stream(req);
-            let mut text_out = String::new();
-            let mut calls: Vec<(String, String, Value)> = Vec::new();
-            loop {
-                let next = tokio::select! {
-                    n = stream.next() => n,
-                    _ = cancel.cancelled() => {
-                        let _ = tx.send(Event::Notice { session_id: sid.clone(), text: "Cancelled, sir.".into() });
-                        None
-                    }
-                };
-                let Some(ev) = next else { break };
-                match ev? {
-                    StreamEvent::TextDelta(t) => {
-                        marks.entry("first_token_ms").or_insert(json!(ms(Instant::now(), received)));
-                        text_out.push_str(&t);
-                        let _ = tx.send(Event::Token { session_id: sid.clone(), text: t });
-                    }
-                    StreamEvent::ToolCall { id, name, input } => calls.push((id, name, input)),
-                    StreamEvent::Usage(u) => {
-                        total.input_tokens += u.input_tokens;
-                        total.output_tokens += u.output_tokens;
-                        total.cache_read_tokens += u.cache_read_tokens;
-                        total.cache_write_tokens += u.cache_write_tokens;
-                        total.known = if iterations == 1 { u.known } else { total.known && u.known };
-                    }
-                    StreamEvent::Done { .. } => {}
-                }
-            }
-            marks.insert("llm_done_ms".into(), json!(ms(Instant::now(), received)));
-            let mut content = Vec::new();
-            if !text_out.is_empty() {
-                content.push(json!({"type": "text", "text": text_out}));
-            }
-            for (id, name, input) in &calls {
-                content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
-            }
-            if !content.is_empty() {
-                self.store
-                    .add_message(
-                        session,
-                        NewMessage {
-                            role: "assistant".into(),
-                            content: Value::Array(content),
-                            provider: Some(llm.name().to_string()),
-                            model: Some(self.model.clone()),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-            }
-            if calls.is_empty() || cancel.is_cancelled() {
-                break;
-            }
-            let mut results = Vec::new();
-            for (id, name, input) in calls {
-                let (content, is_error) =
-                    self.run_tool(session, &id, &name, input, &tools, &mut tainted, tx, cancel).await;
-                results
-                    .push(json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": is_error}));
-            }
-            self.store
-                .add_message(
-                    session,
-                    NewMessage { role: "user".into(), content: Value::Array(results), ..Default::default() },
-                )
-                .await?;
-        }
-        let cost = self.prices.cost(&self.model, &total);
-        marks.insert("total_ms".into(), json!(ms(Instant::now(), received)));
-        let usage = json!({
-            "input_tokens": total.input_tokens, "output_tokens": total.output_tokens,
-            "cache_read_tokens": total.cache_read_tokens, "cache_write_tokens": total.cache_write_tokens, "known": total.known,
-        });
-        let timing = Value::Object(marks);
-        self.store
-            .event("turn", json!({"session": session, "usage": usage, "cost_usd": cost, "timing": timing}))
-            .await?;
+        self.store.add_message(session, m).await?;
         let _ = tx.send(Event::Done {
             session_id: sid,
-            usage,
-            cost_usd: cost,
-            timing,
-            iterations,
-            provider: Some(llm.name().to_string()),
-            model: Some(self.model.clone()),
+            usage: json!({}),
+            cost_usd: None,
+            timing: json!({"total_ms": ms(Instant::now(), received)}),
+            iterations: 0,
+            provider: None,
+            model: None,
             route: None,
         });
         Ok(())

@@ -23,25 +23,16 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": msg.to_string()}))).into_response()
 }
 
-fn intel(s: &AppState) -> Result<Arc<Intel>, Refusal> {
-    s.agent
-        .intel
-        .clone()
-        .ok_or_else(|| Box::new(error(StatusCode::SERVICE_UNAVAILABLE, "routing, costs and memory are off")))
+fn intel(s: &AppState) -> Arc<Intel> {
+    s.agent.intel.clone()
 }
 
 async fn costs(State(s): State<AppState>) -> Response {
-    match intel(&s) {
-        Ok(i) => Json(i.cost_summary().await).into_response(),
-        Err(r) => *r,
-    }
+    Json(intel(&s).cost_summary().await).into_response()
 }
 
 async fn get_rules(State(s): State<AppState>) -> Response {
-    match intel(&s) {
-        Ok(i) => Json(json!({"rules": i.rules()})).into_response(),
-        Err(r) => *r,
-    }
+    Json(json!({"rules": intel(&s).rules()})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -53,10 +44,7 @@ async fn put_rules(
     State(s): State<AppState>,
     body: Result<Json<Rules>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let i = match intel(&s) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let i = intel(&s);
     let Json(body) = match body {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -84,10 +72,7 @@ fn tier_of(s: Option<&str>) -> Result<Option<Tier>, Refusal> {
 }
 
 async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let i = match intel(&s) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let i = intel(&s);
     let tier = match tier_of(q.tier.as_deref()) {
         Ok(t) => t,
         Err(r) => return *r,
@@ -106,10 +91,7 @@ struct NewBody {
 }
 
 async fn create(State(s): State<AppState>, Json(b): Json<NewBody>) -> Response {
-    let i = match intel(&s) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let i = intel(&s);
     let text = b.text.trim().chars().take(1000).collect::<String>();
     if text.is_empty() {
         return error(StatusCode::BAD_REQUEST, "text is empty");
@@ -147,10 +129,7 @@ struct PatchBody {
 }
 
 async fn edit(State(s): State<AppState>, Path(id): Path<i64>, Json(b): Json<PatchBody>) -> Response {
-    let i = match intel(&s) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let i = intel(&s);
     let tier = match tier_of(b.tier.as_deref()) {
         Ok(t) => t,
         Err(r) => return *r,
@@ -167,10 +146,7 @@ async fn edit(State(s): State<AppState>, Path(id): Path<i64>, Json(b): Json<Patc
 }
 
 async fn remove(State(s): State<AppState>, Path(id): Path<i64>) -> Response {
-    let i = match intel(&s) {
-        Ok(i) => i,
-        Err(r) => return *r,
-    };
+    let i = intel(&s);
     match i.memory.delete(id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, "no such memory"),

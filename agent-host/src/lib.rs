@@ -211,10 +211,15 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
         .await,
     );
-    let agent = Arc::new(
-        agent::Agent::new(mcp, provider, model, store, config.agent.clone(), config.llm.max_tokens)
-            .with_intel(intel.clone()),
-    );
+    let agent = Arc::new(agent::Agent::new(
+        mcp,
+        provider,
+        model,
+        store,
+        config.agent.clone(),
+        config.llm.max_tokens,
+        intel.clone(),
+    ));
     let lifetime = Duration::from_secs(3600 * config.auth.session_hours.unwrap_or(12).max(1));
     let auth = Arc::new(
         api::Auth::new(&password, config.auth.api_token.clone().filter(|t| !t.is_empty()), lifetime)

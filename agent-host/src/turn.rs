@@ -1,9 +1,9 @@
-//! A routed turn: the agent loop of [`crate::agent`] with the intelligence layer around it — the route
-//! chosen per message (and announced before any token), fail-over when the provider breaks before it said
-//! anything, memory and the context summary in the system prompt, the history cut to the token budget,
-//! and afterwards the cost, the budget notices, the memories of the exchange and a background summary.
+//! A turn: the agent loop (stream the answer, run its tool calls through the gate of [`crate::agent`], feed
+//! the results back) with the intelligence layer around it — the route chosen per message (announced before any
+//! token), fail-over when the provider breaks before it said anything, memory and the context summary in the
+//! system prompt, the history cut to the token budget, and afterwards the cost, the budget notices, the memories
+//! of the exchange and a background summary.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, Event, to_llm};
-use crate::intel::{Intel, Plan};
+use crate::intel::Plan;
 use crate::llm::{ChatRequest, Message, StreamEvent, ToolDef, Usage};
 use crate::router::Target;
 use crate::store::NewMessage;
@@ -48,7 +48,6 @@ impl Agent {
     /// Runs one user message (already stored) with routing, memory, context windowing and cost accounting.
     pub(crate) async fn routed_turn(
         &self,
-        intel: &Arc<Intel>,
         session: &str,
         text: &str,
         tx: &mpsc::UnboundedSender<Event>,
@@ -56,6 +55,7 @@ impl Agent {
         received: Instant,
     ) -> anyhow::Result<()> {
         let sid = session.to_string();
+        let intel = &self.intel;
         let mut plan = intel.route(session, text).await;
         if let Err(e) = intel.learn_from_user(session, text).await {
             tracing::warn!(error = %e, "cannot store what the operator stated");

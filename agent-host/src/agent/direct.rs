@@ -157,10 +157,8 @@ impl Agent {
                     json!({"session": session, "tool": name, "tier": tool.tier, "arguments": args, "ok": ok}),
                 )
                 .await;
-            if let Some(intel) = &self.intel {
-                let what = format!("{} — {}", humanize(name, &args), if ok { "done" } else { "failed" });
-                let _ = intel.memory.remember_event("action", &what, &format!("tool:{name}"), Some(session)).await;
-            }
+            let what = format!("{} — {}", humanize(name, &args), if ok { "done" } else { "failed" });
+            let _ = self.intel.memory.remember_event("action", &what, &format!("tool:{name}"), Some(session)).await;
         }
         let shown: String = text.chars().take(MAX_TOOL_TEXT).collect();
         let _ = tx.send(Event::ToolResult {
