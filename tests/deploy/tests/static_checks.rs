@@ -60,10 +60,15 @@ fn every_service_is_production_ready() {
         let opts = logging.get("options").expect("log options");
         assert!(opts.get("max-size").is_some() && opts.get("max-file").is_some(), "{name}: log rotation");
     }
-    for (service, _) in JARVIS_SERVICES {
+    for (service, binary) in JARVIS_SERVICES {
         let s = &compose.services[*service];
         let dockerfile = s.dockerfile.as_deref().expect("built from a Dockerfile");
         assert!(workspace_root().join(dockerfile).exists(), "{dockerfile}");
+        if binary.starts_with("mcp-") {
+            // The MCP servers share one Dockerfile; the build argument picks the server.
+            let arg = s.raw.get("build").and_then(|b| b.get("args")).and_then(|a| a.get("SERVER"));
+            assert_eq!(arg.and_then(|v| v.as_str()), Some(*binary), "{service}: build.args.SERVER");
+        }
         let hc = s.healthcheck.join(" ");
         assert!(hc.contains("/api/health?liveness") || hc.contains("/healthz"), "{service}: {hc}");
         assert_eq!(s.raw.get("read_only").and_then(|v| v.as_bool()), Some(true), "{service}: read-only root");
@@ -118,14 +123,12 @@ fn tools_venv() -> Option<PathBuf> {
 fn dockerfiles_pass_hadolint_and_the_deploy_script_passes_shellcheck() {
     let Some(bin_dir) = tools_venv() else { return };
     let root = workspace_root();
-    let mut dockerfiles: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("root")
-        .flatten()
-        .map(|e| e.path().join("Dockerfile"))
-        .filter(|p| p.exists())
-        .collect();
-    dockerfiles.sort();
-    assert!(dockerfiles.len() >= 4, "{dockerfiles:?}");
+    // Every Dockerfile compose.yaml builds from (the agent host's and the one the MCP servers share).
+    let vars = parse_env_file(&read(".env.example")).expect("parses");
+    let compose = load(&read("compose.yaml"), &vars).expect("loads");
+    let dockerfiles: BTreeSet<PathBuf> =
+        compose.services.values().filter_map(|s| s.dockerfile.as_deref()).map(|d| root.join(d)).collect();
+    assert!(dockerfiles.len() >= 2, "{dockerfiles:?}");
     let mut cmd = Command::new(bin_dir.join("hadolint"));
     cmd.current_dir(&root).arg("--config").arg(root.join(".hadolint.yaml")).args(&dockerfiles);
     let f = pyenv::run(&mut cmd, Duration::from_secs(120)).expect("hadolint runs");
@@ -207,4 +210,19 @@ fn systemd_units_verify() {
     let f = pyenv::run(&mut cmd, Duration::from_secs(60)).expect("systemd-analyze runs");
     // verify exits 0 on directives it ignores, so any message is a failure too.
     assert!(f.ok() && f.stderr.trim().is_empty() && f.stdout.trim().is_empty(), "{}", f.describe());
+}
+
+/// `docker run jarvis/mcp-…` without a command runs the shared Dockerfile's CMD: every MCP server must accept
+/// those flags (checked with `config-keys` in place of `serve`, which would need a token to listen).
+#[test]
+fn every_mcp_server_accepts_the_shared_dockerfiles_default_command() {
+    let text = read("deploy/docker/mcp-server.Dockerfile");
+    let line = text.lines().find(|l| l.starts_with("CMD ")).expect("a CMD line");
+    let cmd: Vec<String> = serde_json::from_str(&line["CMD ".len()..]).expect("CMD in exec form");
+    assert_eq!(cmd.last().map(String::as_str), Some("serve"), "{cmd:?}");
+    let flags = &cmd[..cmd.len() - 1];
+    for (_, binary) in JARVIS_SERVICES.iter().filter(|(_, b)| b.starts_with("mcp-")) {
+        let out = Command::new(bin(binary)).args(flags).arg("config-keys").output().expect("runs");
+        assert!(out.status.success(), "{binary} {flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
