@@ -15,20 +15,17 @@
 pub use mcp_common::ssh::known_hosts;
 
 use std::io::Read;
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use mcp_common::policy::Refusal;
+use mcp_common::ssh::{is_timeout, millis};
 use mcp_common::tool::ToolError;
 use serde_json::Value;
-use ssh2::{ErrorCode, Session};
+use ssh2::Session;
 
 use crate::config::SshConfig;
 use crate::service::{Cluster, Ttl, pve_err};
 
-/// libssh2's `LIBSSH2_ERROR_TIMEOUT`.
-const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 /// How long closing a channel and session may block after a timeout or a cut (milliseconds).
 const CLEANUP_MS: u32 = 200;
 
@@ -37,50 +34,9 @@ pub const MAX_STDOUT: usize = 64 * 1024;
 /// Default cap on a command's standard error.
 pub const MAX_STDERR: usize = 16 * 1024;
 
-/// Why an SSH call did not produce a command result.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SshError {
-    #[error("SSH is not configured: {0}")]
-    NotConfigured(String),
-    #[error("host key verification failed: {0}")]
-    HostKey(String),
-    #[error("'{0}' is not a valid SSH address (host, host:port or [ipv6]:port)")]
-    BadAddress(String),
-    #[error("cannot connect to {addr}: {message}")]
-    Connect { addr: String, message: String },
-    #[error("{addr}: no answer within {secs} s while {during}")]
-    Timeout { addr: String, secs: u64, during: &'static str },
-    #[error("SSH {stage} with {addr} failed: {message}")]
-    Protocol { addr: String, stage: &'static str, message: String },
-    #[error("{addr} refused the key {key} for user '{user}' ({message})")]
-    Auth { addr: String, user: String, key: String, message: String },
-    #[error("cannot run this command: {0}")]
-    Command(String),
-    #[error("the SSH worker stopped unexpectedly: {0}")]
-    Worker(String),
-}
-
-/// Host key problems found by the shared `known_hosts` code keep their meaning here.
-impl From<mcp_common::ssh::SshError> for SshError {
-    fn from(e: mcp_common::ssh::SshError) -> Self {
-        match e {
-            mcp_common::ssh::SshError::HostKey(m) => SshError::HostKey(m),
-            mcp_common::ssh::SshError::NotConfigured(m) => SshError::NotConfigured(m),
-            mcp_common::ssh::SshError::BadAddress(m) => SshError::BadAddress(m),
-            other => SshError::Worker(other.to_string()),
-        }
-    }
-}
-
-impl From<SshError> for ToolError {
-    fn from(e: SshError) -> Self {
-        match e {
-            SshError::HostKey(_) => ToolError::Refused(Refusal::new("host_key_verification", e.to_string())),
-            SshError::Command(_) | SshError::BadAddress(_) => ToolError::Invalid(e.to_string()),
-            other => ToolError::Failed(other.to_string()),
-        }
-    }
-}
+/// Why an SSH call did not produce a command result (shared with the other servers, which convert it to a
+/// tool error the same way: a host-key problem is a refusal, a bad address or command is invalid input).
+pub use mcp_common::ssh::SshError;
 
 /// Where a node's sshd listens (parsing shared with the other servers).
 pub use mcp_common::ssh::Endpoint;
@@ -172,30 +128,25 @@ pub async fn run(cfg: &SshConfig, ep: &Endpoint, argv: &[String], limits: Limits
 
 /// Everything the blocking worker needs, owned.
 struct Job {
-    user: String,
-    key_file: PathBuf,
-    known_hosts: PathBuf,
+    ssh: mcp_common::ssh::SshConfig,
     connect_timeout: Duration,
     endpoint: Endpoint,
     command: String,
     limits: Limits,
 }
 
-fn millis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
-}
-
 impl Job {
     fn new(cfg: &SshConfig, ep: &Endpoint, argv: &[String], limits: Limits) -> Result<Self, SshError> {
-        let known_hosts = cfg.known_hosts.clone().ok_or_else(|| {
-            SshError::HostKey("ssh.known_hosts is not set; Jarvis only connects to nodes whose host keys it knows (no trust on first use)".into())
-        })?;
-        let key_file = cfg.key_file.clone().ok_or_else(|| SshError::NotConfigured("ssh.key_file is not set".into()))?;
-        Ok(Self {
+        let ssh = mcp_common::ssh::SshConfig {
             user: cfg.user.clone(),
-            key_file,
-            known_hosts,
-            connect_timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
+            port: cfg.port,
+            key_file: cfg.key_file.clone(),
+            known_hosts: cfg.known_hosts.clone(),
+            timeout_secs: cfg.timeout_secs.max(1),
+        };
+        Ok(Self {
+            connect_timeout: Duration::from_secs(ssh.timeout_secs),
+            ssh,
             endpoint: ep.clone(),
             command: command_line(argv)?,
             limits,
@@ -207,76 +158,16 @@ impl Job {
     }
 
     fn protocol(&self, stage: &'static str, during: &'static str, e: ssh2::Error) -> SshError {
-        if e.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) {
+        if is_timeout(&e) {
             SshError::Timeout { addr: self.addr(), secs: self.connect_timeout.as_secs(), during }
         } else {
             SshError::Protocol { addr: self.addr(), stage, message: e.message().to_string() }
         }
     }
 
-    fn connect(&self) -> Result<TcpStream, SshError> {
-        let addr = self.addr();
-        let addrs: Vec<_> = (self.endpoint.host.as_str(), self.endpoint.port)
-            .to_socket_addrs()
-            .map_err(|e| SshError::Connect { addr: addr.clone(), message: format!("cannot resolve: {e}") })?
-            .collect();
-        let mut last = format!("{} resolves to no address", self.endpoint.host);
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, self.connect_timeout) {
-                Ok(s) => return Ok(s),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(SshError::Timeout { addr, secs: self.connect_timeout.as_secs(), during: "connecting" });
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(SshError::Connect { addr, message: last })
-    }
-
-    /// Connect, verify the host key, log in: an authenticated session.
+    /// Connect, verify the host key, log in: an authenticated session (the code every server shares).
     fn session(&self) -> Result<Session, SshError> {
-        let mut sess = Session::new().map_err(|e| self.protocol("set-up", "setting up", e))?;
-        let name = self.endpoint.known_hosts_name();
-        // Read known_hosts before touching the network: an unknown host costs no connection.
-        let kh = known_hosts::load(&sess, &self.known_hosts)?;
-        let algorithms = known_hosts::algorithms_for(&kh, &name);
-        if algorithms.is_empty() {
-            return Err(SshError::HostKey(format!(
-                "{} has no entry for {name}; add the node's host key (e.g. `ssh-keyscan -p {} {} >> {}` after checking it)",
-                self.known_hosts.display(),
-                self.endpoint.port,
-                self.endpoint.host,
-                self.known_hosts.display()
-            )));
-        }
-        sess.set_tcp_stream(self.connect()?);
-        sess.set_timeout(millis(self.connect_timeout));
-        // Offer only the key types we can verify, so the server presents one we know.
-        sess.method_pref(ssh2::MethodType::HostKey, &algorithms.join(","))
-            .map_err(|e| self.protocol("set-up", "setting up", e))?;
-        sess.handshake().map_err(|e| self.protocol("handshake", "in the SSH handshake", e))?;
-        known_hosts::verify(&sess, &kh, &name)?;
-        sess.userauth_pubkey_file(&self.user, None, &self.key_file, None).map_err(|e| {
-            if e.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) {
-                SshError::Timeout { addr: self.addr(), secs: self.connect_timeout.as_secs(), during: "authenticating" }
-            } else {
-                SshError::Auth {
-                    addr: self.addr(),
-                    user: self.user.clone(),
-                    key: self.key_file.display().to_string(),
-                    message: e.message().to_string(),
-                }
-            }
-        })?;
-        if !sess.authenticated() {
-            return Err(SshError::Auth {
-                addr: self.addr(),
-                user: self.user.clone(),
-                key: self.key_file.display().to_string(),
-                message: "not authenticated".into(),
-            });
-        }
-        Ok(sess)
+        mcp_common::ssh::connect(&self.ssh, &self.endpoint)
     }
 
     fn run(self) -> Result<CommandOutput, SshError> {

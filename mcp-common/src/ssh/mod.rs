@@ -57,14 +57,19 @@ pub enum SshError {
     Timeout { addr: String, secs: u64, during: &'static str },
     #[error("SSH {stage} with {addr} failed: {message}")]
     Protocol { addr: String, stage: &'static str, message: String },
-    #[error("{addr} refused the key for user '{user}' ({message})")]
-    Auth { addr: String, user: String, message: String },
+    #[error("{addr} refused the key {key} for user '{user}' ({message})")]
+    Auth { addr: String, user: String, key: String, message: String },
+    #[error("cannot run this command: {0}")]
+    Command(String),
+    #[error("the SSH worker stopped unexpectedly: {0}")]
+    Worker(String),
 }
 
 impl From<SshError> for ToolError {
     fn from(e: SshError) -> Self {
         match e {
             SshError::HostKey(_) => ToolError::Refused(Refusal::new("host_key_verification", e.to_string())),
+            SshError::Command(_) | SshError::BadAddress(_) => ToolError::Invalid(e.to_string()),
             other => ToolError::Failed(other.to_string()),
         }
     }
@@ -159,6 +164,7 @@ pub fn connect(cfg: &SshConfig, ep: &Endpoint) -> Result<Session, SshError> {
         )
     })?;
     let key_file = cfg.key_file.clone().ok_or_else(|| SshError::NotConfigured("ssh.key_file is not set".into()))?;
+    let key_name = || key_file.display().to_string();
     let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
     let addr = ep.to_string();
     let protocol = |stage: &'static str, during: &'static str, e: ssh2::Error| {
@@ -192,11 +198,21 @@ pub fn connect(cfg: &SshConfig, ep: &Endpoint) -> Result<Session, SshError> {
         if is_timeout(&e) {
             SshError::Timeout { addr: addr.clone(), secs: timeout.as_secs(), during: "authenticating" }
         } else {
-            SshError::Auth { addr: addr.clone(), user: cfg.user.clone(), message: e.message().to_string() }
+            SshError::Auth {
+                addr: addr.clone(),
+                user: cfg.user.clone(),
+                key: key_name(),
+                message: e.message().to_string(),
+            }
         }
     })?;
     if !sess.authenticated() {
-        return Err(SshError::Auth { addr, user: cfg.user.clone(), message: "not authenticated".into() });
+        return Err(SshError::Auth {
+            addr,
+            user: cfg.user.clone(),
+            key: key_name(),
+            message: "not authenticated".into(),
+        });
     }
     Ok(sess)
 }
