@@ -574,6 +574,8 @@ async fn an_unreachable_node_is_woken_and_the_hourly_cap_holds_messages_back() {
     let lab = lab_with(false, grant, |c| {
         c.monitor.notify.max_per_hour = 2;
         c.monitor.backup_failed.enabled = None;
+        // The backup alert is part of this test's message count; its runbook has a test of its own.
+        c.monitor.actions.runbooks.retry_failed_backup = false;
     })
     .await;
     let t0 = now();
@@ -585,9 +587,14 @@ async fn an_unreachable_node_is_woken_and_the_hourly_cap_holds_messages_back() {
     let all = lab.events("all").await;
     assert_eq!(kinds(&all, "node/pve3"), ["alert", "action", "verify"], "{all:#?}");
     assert!(lab.s.sim_writes().await.iter().any(|w| w.contains("/nodes/pve3/wakeonlan")));
-    // The scenario's failed backup of VM 114 is reported from the task list.
+    // The scenario's failed backup of VM 114 is reported from the task list; with its runbook off, Jarvis
+    // says so once and leaves it to the operator.
+    assert_eq!(kinds(&all, "qemu/114"), ["alert", "info"], "{all:#?}");
     let backup = all.iter().find(|e| e["resource"] == "qemu/114").cloned().unwrap_or_default();
     assert_eq!((backup["kind"].as_str(), backup["condition"].as_str()), (Some("alert"), Some("backup_failed")));
+    let off = all.iter().rfind(|e| e["resource"] == "qemu/114").cloned().unwrap_or_default();
+    assert!(off["detail"].as_str().is_some_and(|d| d.contains("retry_failed_backup is off")), "{off}");
+    assert!(!lab.s.sim_writes().await.iter().any(|w| w.contains("vzdump")));
     // Four messages were due; the cap let two through.
     assert_eq!(lab.hooks_at("/ntfy/").len(), 2);
     // Changing the autonomy level is recorded and takes effect.
@@ -647,4 +654,60 @@ async fn l2_only_suggests_and_l4_acts_without_reporting_the_action() {
         lab.hooks_at("/ntfy/").iter().map(|v| v["title"].as_str().unwrap_or("").to_string()).collect();
     assert_eq!(titles.len(), 1, "{titles:?}");
     assert!(titles[0].contains("guest crashed"), "{titles:?}");
+}
+
+/// VM 114's latest backup (in the homelab scenario) failed. The runbook backs it up again through the gate; a
+/// retry that fails too escalates, the next one after the cooldown succeeds, is verified from the task list,
+/// and the alert clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_backup_is_retried_escalated_when_the_retry_fails_and_verified_when_it_works() {
+    let lab = lab(false, |c| {
+        c.monitor.backup_failed.enabled = None;
+        c.monitor.actions.cooldown_secs = 600;
+        c.monitor.actions.verify_secs = 5;
+    })
+    .await;
+    // The status of VM 114's newest finished backup task in a snapshot.
+    let newest_backup_of_114 = |v: &Value| -> Option<String> {
+        v["clusters"][0]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["type"] == "vzdump" && t["id"] == "114" && t["status"] != "RUNNING")
+            .max_by_key(|t| t["starttime"].as_u64().unwrap_or(0))
+            .and_then(|t| t["status"].as_str().map(str::to_string))
+    };
+    let snap =
+        lab.snapshot_where("VM 114's failed backup", |v| newest_backup_of_114(v).is_some_and(|s| s != "OK")).await;
+    let failed = "job failed: unable to create temporary directory on storage 'backup'";
+    lab.admin("fail-task", json!({"type": "vzdump", "vmid": 114, "message": failed, "count": 1})).await;
+    let t0 = now();
+    lab.eval(&snap, t0).await;
+    let all = lab.events("all").await;
+    assert_eq!(kinds(&all, "qemu/114"), ["alert", "action", "escalation"], "{all:#?}");
+    let action = all.iter().find(|e| e["resource"] == "qemu/114" && e["kind"] == "action").cloned().unwrap_or_default();
+    assert!(action["detail"].as_str().is_some_and(|d| d.contains("backup_guest")), "{action}");
+    assert!(action["title"].as_str().is_some_and(|t| t.starts_with("Backing up VM 114")), "{action}");
+    let esc = all.iter().find(|e| e["kind"] == "escalation").cloned().unwrap_or_default();
+    let detail = esc["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("unable to create temporary directory") && detail.contains("tries again"), "{esc}");
+    // Within the cooldown nothing runs again, however often it is evaluated.
+    lab.eval(&snap, t0 + 60.0).await;
+    let vzdumps = || async { lab.s.sim_writes().await.iter().filter(|w| w.contains("/vzdump")).count() };
+    assert_eq!(vzdumps().await, 1);
+    // After it: the second attempt works and is verified from the guest's newest backup task.
+    lab.eval(&snap, t0 + 700.0).await;
+    assert_eq!(vzdumps().await, 2);
+    let all = lab.events("all").await;
+    assert_eq!(kinds(&all, "qemu/114"), ["alert", "action", "escalation", "action", "verify"], "{all:#?}");
+    let verify = all.iter().rfind(|e| e["resource"] == "qemu/114").cloned().unwrap_or_default();
+    assert_eq!(verify["title"], "VM 114 \"mail-gateway\" on pve2 is backed up again", "{verify}");
+    // The monitor's own reading of the cluster agrees: the incident clears.
+    let fresh = lab.snapshot_where("VM 114's new backup", |v| newest_backup_of_114(v).as_deref() == Some("OK")).await;
+    lab.eval(&fresh, t0 + 710.0).await;
+    let all = lab.events("all").await;
+    assert_eq!(kinds(&all, "qemu/114").last().map(String::as_str), Some("clear"), "{all:#?}");
+    // Both attempts went through the gate and were recorded as the monitor's tool calls.
+    let audit = std::fs::read_to_string(&lab.audit).unwrap_or_default();
+    assert_eq!(audit.lines().filter(|l| l.contains("backup_guest")).count(), 2, "{audit}");
 }

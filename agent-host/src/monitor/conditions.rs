@@ -166,7 +166,7 @@ fn clean(s: &str) -> String {
     untrusted::sanitize(s).0.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect()
 }
 
-fn task_ok(status: &str) -> bool {
+pub(crate) fn task_ok(status: &str) -> bool {
     status == "OK" || status.starts_with("WARNINGS")
 }
 

@@ -145,11 +145,40 @@ pub struct ActionConfig {
     pub verify_secs: u64,
     /// Milliseconds between verification reads.
     pub verify_poll_ms: u64,
+    /// Which runbooks may run at all (each still behind the autonomy level, the kill switch, protection,
+    /// the safety gate and the limits above).
+    pub runbooks: RunbookConfig,
 }
 
 impl Default for ActionConfig {
     fn default() -> Self {
-        Self { max_attempts: 2, cooldown_secs: 600, max_per_hour: 10, verify_secs: 180, verify_poll_ms: 5000 }
+        Self {
+            max_attempts: 2,
+            cooldown_secs: 600,
+            max_per_hour: 10,
+            verify_secs: 180,
+            verify_poll_ms: 5000,
+            runbooks: RunbookConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunbookConfig {
+    /// Start a guest that stopped without a stop or shutdown task (`start_guest`, YELLOW).
+    pub restart_crashed_guest: bool,
+    /// Send Wake-on-LAN to a node Proxmox reports unreachable (`wake_node`, YELLOW).
+    pub wake_unreachable_node: bool,
+    /// Run a guest's backup again when its latest one failed (`backup_guest`, YELLOW, snapshot mode: no
+    /// downtime). Worth it for the usual causes (a lock, a timeout, a busy storage); a storage that is full
+    /// fails again and escalates.
+    pub retry_failed_backup: bool,
+}
+
+impl Default for RunbookConfig {
+    fn default() -> Self {
+        Self { restart_crashed_guest: true, wake_unreachable_node: true, retry_failed_backup: true }
     }
 }
 

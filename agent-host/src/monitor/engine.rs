@@ -92,7 +92,7 @@ impl Engine {
             };
             a.events.extend(event);
             if let Phase::Firing { since, .. } = track.phase
-                && matches!(o.condition, Condition::GuestCrashed | Condition::NodeUnreachable)
+                && runbooks::has_runbook(o.condition)
                 && !track.flapping
             {
                 a.candidates.push(runbooks::Candidate {

@@ -1,5 +1,6 @@
 //! Runbooks: what the monitor does about a firing alert on its own — restart a crashed guest,
-//! wake an unreachable node — and every guardrail in front of it: autonomy level, kill switch
+//! wake an unreachable node, back a guest up again after a failed backup — each switchable
+//! (`monitor.actions.runbooks`), and every guardrail in front of it: autonomy level, kill switch
 //! (read before every call; unreadable counts as on), protected resources, HA-managed and
 //! locked guests, the safety gate (GREEN/YELLOW only, never RED/BLACK), attempts per incident,
 //! cooldowns, an hourly cap and one action per node at a time (one node wake at a time).
@@ -17,8 +18,8 @@ use mcp_common::untrusted;
 use serde_json::{Value, json};
 
 use super::Monitor;
-use super::conditions::{Condition, Target};
-use super::config::ProtectConfig;
+use super::conditions::{Condition, Target, task_ok};
+use super::config::{ProtectConfig, RunbookConfig};
 use super::events::{Kind, NewEvent, now_unix};
 use crate::gate::{Decision, decide};
 
@@ -60,22 +61,60 @@ struct Plan {
     tool: &'static str,
     args: Value,
     verb: &'static str,
+    /// The runbook's switch in `monitor.actions.runbooks`.
+    runbook: &'static str,
+    enabled: bool,
+    /// Why the monitor acts, for the action event.
+    why: String,
+    /// Titles of the action and of its verification.
+    doing: String,
+    done: String,
 }
 
-fn plan(c: &Candidate) -> Option<Plan> {
+/// Whether a firing alert of this condition is something a runbook may fix (the others only alert).
+pub fn has_runbook(c: Condition) -> bool {
+    matches!(c, Condition::GuestCrashed | Condition::NodeUnreachable | Condition::BackupFailed)
+}
+
+fn plan(c: &Candidate, on: &RunbookConfig) -> Option<Plan> {
     let cluster = |mut v: Value| {
         if !c.target.cluster.is_empty() && c.resource.contains(':') {
             v["cluster"] = json!(c.target.cluster);
         }
         v
     };
+    let label = &c.label;
     match c.condition {
-        Condition::GuestCrashed => {
-            Some(Plan { tool: "start_guest", args: cluster(json!({"vmid": c.target.vmid?})), verb: "restart" })
-        }
-        Condition::NodeUnreachable => {
-            Some(Plan { tool: "wake_node", args: cluster(json!({"node": c.target.node.clone()?})), verb: "wake" })
-        }
+        Condition::GuestCrashed => Some(Plan {
+            tool: "start_guest",
+            args: cluster(json!({"vmid": c.target.vmid?})),
+            verb: "restart",
+            runbook: "restart_crashed_guest",
+            enabled: on.restart_crashed_guest,
+            why: "it stopped without a stop or shutdown task".into(),
+            doing: format!("Restarting {label}"),
+            done: format!("{label} is running again"),
+        }),
+        Condition::NodeUnreachable => Some(Plan {
+            tool: "wake_node",
+            args: cluster(json!({"node": c.target.node.clone()?})),
+            verb: "wake",
+            runbook: "wake_unreachable_node",
+            enabled: on.wake_unreachable_node,
+            why: "Proxmox reports it unreachable".into(),
+            doing: format!("Waking {label} (Wake-on-LAN)"),
+            done: format!("{label} is back online"),
+        }),
+        Condition::BackupFailed => Some(Plan {
+            tool: "backup_guest",
+            args: cluster(json!({"vmid": c.target.vmid?, "mode": "snapshot"})),
+            verb: "back up",
+            runbook: "retry_failed_backup",
+            enabled: on.retry_failed_backup,
+            why: "its latest backup failed".into(),
+            doing: format!("Backing up {label} again"),
+            done: format!("{label} is backed up again"),
+        }),
         _ => None,
     }
 }
@@ -145,15 +184,29 @@ pub async fn consider(m: &Arc<Monitor>, cands: Vec<Candidate>, now: f64) {
         st.attempts.retain(|_, (_, since)| now - *since < FORGET_SECS);
         st.said.retain(|_, since| now - *since < FORGET_SECS);
         for c in cands {
-            let Some(p) = plan(&c) else { continue };
+            let Some(p) = plan(&c, &a.runbooks) else { continue };
             let inc = c.incident();
             let mut once = |st: &mut State, reason: &'static str, title: String, detail: String| {
                 if st.said.insert((inc.clone(), reason), c.since).is_none() {
                     say.push(info(&c, title, detail));
                 }
             };
+            // An incident Jarvis gave up on (and escalated) is the operator's now: nothing more to say.
+            let tries = st.attempts.get(&inc).map_or(0, |a| a.0);
+            if tries >= a.max_attempts {
+                continue;
+            }
             let label = &c.label;
             let verb = p.verb;
+            if !p.enabled {
+                once(
+                    &mut st,
+                    "off",
+                    format!("No runbook for {label}"),
+                    format!("The runbook {} is off (monitor.actions.runbooks); this alert is for you.", p.runbook),
+                );
+                continue;
+            }
             if autonomy == 2 {
                 once(
                     &mut st,
@@ -181,28 +234,24 @@ pub async fn consider(m: &Arc<Monitor>, cands: Vec<Candidate>, now: f64) {
                 );
                 continue;
             }
-            if c.condition == Condition::GuestCrashed {
-                if let Some(ha) = c.target.hastate.as_ref().filter(|h| h.as_str() != "ignored") {
-                    once(
-                        &mut st,
-                        "ha",
-                        format!("Leaving {label} to Proxmox HA"),
-                        format!("It is HA-managed (state {ha}); the HA stack recovers it, Jarvis does not interfere."),
-                    );
-                    continue;
-                }
-                if let Some(lock) = &c.target.lock {
-                    once(
-                        &mut st,
-                        "lock",
-                        format!("Not restarting {label}: it is locked ({lock})"),
-                        "A locked guest is in the middle of an operation; Jarvis waits for the lock to go.".into(),
-                    );
-                    continue;
-                }
+            if c.condition == Condition::GuestCrashed
+                && let Some(ha) = c.target.hastate.as_ref().filter(|h| h.as_str() != "ignored")
+            {
+                once(
+                    &mut st,
+                    "ha",
+                    format!("Leaving {label} to Proxmox HA"),
+                    format!("It is HA-managed (state {ha}); the HA stack recovers it, Jarvis does not interfere."),
+                );
+                continue;
             }
-            let tries = st.attempts.get(&inc).map_or(0, |a| a.0);
-            if tries >= a.max_attempts {
+            if let Some(lock) = c.target.vmid.and(c.target.lock.as_ref()) {
+                once(
+                    &mut st,
+                    "lock",
+                    format!("Not acting on {label} yet: it is locked ({lock})"),
+                    "A locked guest is in the middle of an operation; Jarvis waits for the lock to go.".into(),
+                );
                 continue;
             }
             let node = c.target.node.clone().unwrap_or_default();
@@ -282,9 +331,18 @@ async fn read(m: &Monitor, tool: &str, args: Value) -> Result<Value, String> {
     Ok(r.structured_content.unwrap_or(Value::Null))
 }
 
+/// A tool's answer for an event: whole when short, else its first line (the outcome) and its last 300
+/// characters (where a task log says why it failed).
 fn text_of(r: &rmcp::model::CallToolResult) -> String {
     let t: String = r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
-    untrusted::sanitize(&t).0.chars().take(400).collect()
+    let t = untrusted::sanitize(&t).0;
+    let chars: Vec<char> = t.chars().collect();
+    if chars.len() <= 400 {
+        return t;
+    }
+    let first: String = t.lines().next().unwrap_or("").chars().take(100).collect();
+    let tail: String = chars[chars.len() - 300..].iter().collect();
+    format!("{first} … {tail}")
 }
 
 /// The state the runbook wants to change, re-read now: `Ok(true)` when it is already fine.
@@ -294,6 +352,26 @@ async fn healthy(m: &Monitor, c: &Candidate) -> Result<(bool, String), String> {
             let v = read(m, "guest_status", json!({"vmid": c.target.vmid})).await?;
             let state = v.get("state").and_then(Value::as_str).unwrap_or("?").to_string();
             Ok((state == "running", state))
+        }
+        Condition::BackupFailed => {
+            // Fine again once the guest's newest finished backup task succeeded (what the condition reads).
+            let v = read(m, "list_tasks", json!({"vmid": c.target.vmid, "limit": 50})).await?;
+            let newest = v["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["type"] == "vzdump" && t["status"].as_str().is_some_and(|s| s != "RUNNING"))
+                .max_by(|a, b| {
+                    a["starttime"].as_f64().unwrap_or(0.0).total_cmp(&b["starttime"].as_f64().unwrap_or(0.0))
+                });
+            let status = newest.and_then(|t| t["status"].as_str()).unwrap_or("no backup task").to_string();
+            let ok = task_ok(&status);
+            let state = format!(
+                "{} (latest backup: {})",
+                if ok { "backed up" } else { "not backed up" },
+                untrusted::sanitize(&status).0
+            );
+            Ok((ok, state))
         }
         Condition::NodeUnreachable => {
             let snap = m.read_snapshot().await?;
@@ -353,17 +431,13 @@ async fn execute(m: &Arc<Monitor>, c: &Candidate, p: &Plan, attempt: u32) {
         Ok(_) => {}
         Err(e) => tracing::debug!(error = %e, "could not re-read state before acting"),
     }
-    let why = match c.condition {
-        Condition::GuestCrashed => "it stopped without a stop or shutdown task",
-        _ => "Proxmox reports it unreachable",
-    };
-    let title = match c.condition {
-        Condition::GuestCrashed => format!("Restarting {label}"),
-        _ => format!("Waking {label} (Wake-on-LAN)"),
-    };
+    let title = p.doing.clone();
     let detail = format!(
-        "{why}. Attempt {attempt} of {}: {} {} (YELLOW, through the safety gate).",
-        a.max_attempts, p.tool, p.args
+        "{}. Attempt {attempt} of {}: {} {} (YELLOW, through the safety gate).",
+        capitalised(&p.why),
+        a.max_attempts,
+        p.tool,
+        p.args
     );
     m.emit(
         auto_event(c, Kind::Action, "info", title, detail, json!({"tool": p.tool, "arguments": p.args})),
@@ -380,10 +454,7 @@ async fn execute(m: &Arc<Monitor>, c: &Candidate, p: &Plan, attempt: u32) {
             Ok((true, state)) => {
                 let detail =
                     format!("Verified {} s after {}: {} is {state}.", started.elapsed().as_secs(), p.tool, c.resource);
-                let title = match c.condition {
-                    Condition::GuestCrashed => format!("{label} is running again"),
-                    _ => format!("{label} is back online"),
-                };
+                let title = p.done.clone();
                 m.emit(auto_event(c, Kind::Verify, "info", title, detail, json!({"tool_ok": ok})), now_unix()).await;
                 return;
             }
@@ -426,6 +497,11 @@ async fn execute(m: &Arc<Monitor>, c: &Candidate, p: &Plan, attempt: u32) {
         now_unix(),
     )
     .await;
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
