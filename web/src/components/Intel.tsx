@@ -98,7 +98,10 @@ export function CostsPanel(): ReactNode {
           {local.unpriced > 0 && <span className="muted"> (+{local.unpriced} unpriced)</span>}
         </dd>
         <dt>last turn</dt>
-        <dd>{local.lastTotalMs == null ? "—" : `${local.lastTotalMs} ms${local.lastFirstTokenMs != null ? `, first token ${local.lastFirstTokenMs} ms` : ""}`}</dd>
+        <dd data-testid="last-turn">
+          {local.lastTotalMs == null ? "—" : `${local.lastTotalMs} ms${local.lastFirstTokenMs != null ? `, first token ${local.lastFirstTokenMs} ms` : ""}`}
+          {local.lastFirstAudioMs != null && `, first audio ${local.lastFirstAudioMs} ms`}
+        </dd>
       </dl>
     </div>
   );

@@ -4,7 +4,7 @@ import { useChat } from "./chat";
 describe("chat store", () => {
   beforeEach(() => {
     useChat.getState().reset();
-    useChat.setState({ costs: { turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0, lastTotalMs: null, lastFirstTokenMs: null } });
+    useChat.setState({ costs: { turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0, lastTotalMs: null, lastFirstTokenMs: null, lastFirstAudioMs: null } });
   });
 
   it("appends a token batch to the streaming answer and keeps earlier messages identical", () => {
@@ -17,6 +17,24 @@ describe("chat store", () => {
     expect(items).toHaveLength(2);
     expect(items[0]).toBe(user);
     expect(items[1]).toMatchObject({ kind: "assistant", text: "Good evening", streaming: true });
+  });
+
+  it("measures from sending a message to its answer's first audio, once per message", () => {
+    const s = useChat.getState();
+    s.addUser("status?", 1000);
+    s.appendTokens(new Map([["s1", "All well, sir."]]));
+    s.apply({ type: "done", session_id: "s1", usage: {}, cost_usd: 0, timing: { total_ms: 300, first_token_ms: 120 }, iterations: 1 });
+    expect(useChat.getState().costs.lastFirstAudioMs).toBeNull();
+    s.firstAudio(1450.4);
+    expect(useChat.getState().costs).toMatchObject({ lastTotalMs: 300, lastFirstTokenMs: 120, lastFirstAudioMs: 450 });
+    // A replayed or later answer without a new message does not overwrite it.
+    s.firstAudio(5000);
+    expect(useChat.getState().costs.lastFirstAudioMs).toBe(450);
+    // The next message clears it until its own audio sounds.
+    s.addUser("and now?", 6000);
+    expect(useChat.getState().costs.lastFirstAudioMs).toBeNull();
+    s.firstAudio(6200);
+    expect(useChat.getState().costs.lastFirstAudioMs).toBe(200);
   });
 
   it("ends the streaming message on done and adds usage and cost to the totals", () => {

@@ -42,6 +42,8 @@ export interface Costs {
   unpriced: number;
   lastTotalMs: number | null;
   lastFirstTokenMs: number | null;
+  /** From sending the last message to its answer's first audio sounding (measured in the browser). */
+  lastFirstAudioMs: number | null;
 }
 
 export interface ChatState {
@@ -51,7 +53,12 @@ export interface ChatState {
   routes: Readonly<Record<string, Route>>;
   busy: boolean;
   costs: Costs;
-  addUser: (text: string) => void;
+  /** `performance.now()` when the last message was sent, until its answer's first audio sounds. */
+  sentAt: number | null;
+  /** `at`: when the user's message left (default now). */
+  addUser: (text: string, at?: number) => void;
+  /** The first audio of an answer starts sounding at `at` (`performance.now()` clock). */
+  firstAudio: (at: number) => void;
   appendTokens: (batch: ReadonlyMap<string, string>) => void;
   apply: (msg: ServerMsg, now?: number) => void;
   setApprovalStatus: (approvalId: string, status: ApprovalStatus, error?: string | null) => void;
@@ -66,7 +73,7 @@ let seq = 0;
 const nextId = (p: string): string => `${p}-${++seq}`;
 
 const emptyCosts: Costs = {
-  turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0, lastTotalMs: null, lastFirstTokenMs: null,
+  turns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, unpriced: 0, lastTotalMs: null, lastFirstTokenMs: null, lastFirstAudioMs: null,
 };
 
 function updateWhere(items: readonly ChatItem[], pred: (i: ChatItem) => boolean, f: (i: ChatItem) => ChatItem): readonly ChatItem[] {
@@ -97,7 +104,16 @@ export const useChat = create<ChatState>()((set, get) => ({
   routes: {},
   busy: false,
   costs: emptyCosts,
-  addUser: (text) => set((s) => ({ items: [...closeStreaming(s.items), { kind: "user", id: nextId("u"), text }], busy: true })),
+  sentAt: null,
+  addUser: (text, at = performance.now()) =>
+    set((s) => ({
+      items: [...closeStreaming(s.items), { kind: "user", id: nextId("u"), text }],
+      busy: true,
+      sentAt: at,
+      costs: s.costs.lastFirstAudioMs == null ? s.costs : { ...s.costs, lastFirstAudioMs: null },
+    })),
+  firstAudio: (at) =>
+    set((s) => (s.sentAt == null ? s : { sentAt: null, costs: { ...s.costs, lastFirstAudioMs: Math.max(0, Math.round(at - s.sentAt)) } })),
   appendTokens: (batch) =>
     set((s) => {
       let items = s.items;
@@ -208,6 +224,7 @@ export const useChat = create<ChatState>()((set, get) => ({
             unpriced: c.unpriced + (m.cost_usd == null ? 1 : 0),
             lastTotalMs: m.timing.total_ms ?? null,
             lastFirstTokenMs: m.timing.first_token_ms ?? null,
+            lastFirstAudioMs: c.lastFirstAudioMs,
           },
         });
         return;
@@ -229,5 +246,5 @@ export const useChat = create<ChatState>()((set, get) => ({
       const ids = new Set(s.items.map((i) => i.id));
       return { items: [...history.filter((h) => !ids.has(h.id)), ...s.items] };
     }),
-  reset: () => set({ sessionId: null, items: [], busy: false, routes: {} }),
+  reset: () => set({ sessionId: null, items: [], busy: false, routes: {}, sentAt: null }),
 }));

@@ -1,6 +1,7 @@
 // Progressive playback of spoken answers: every JVA1 frame is decoded as soon as it arrives
 // (WAV and Ogg Opus through decodeAudioData) and scheduled gaplessly on the AudioContext clock
 // by PlaybackQueue. One answer plays at a time; a new one (or stop) silences the previous.
+import { useChat } from "../stores/chat";
 import { useVoice } from "../stores/voice";
 import type { AudioFrame } from "./frame";
 import { PlaybackQueue } from "./queue";
@@ -116,6 +117,11 @@ class VoicePlayer {
       };
       p.sources.add(src);
       src.start(s.at);
+      // The first sentence of a streamed answer: when it will sound, on the performance clock (the
+      // send-to-first-audio latency in the cost panel).
+      if (s.index === 0 && !p.responseId.startsWith("local:")) {
+        useChat.getState().firstAudio(performance.now() + Math.max(0, s.at - this.ctx.currentTime) * 1000);
+      }
     }
   }
 
