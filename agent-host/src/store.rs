@@ -1,4 +1,4 @@
-//! SQLite store (WAL, `synchronous=NORMAL`, busy timeout, versioned migrations): sessions,
+//! SQLite store (WAL, `synchronous=NORMAL`, 64 MB cache, busy timeout, versioned migrations): sessions,
 //! messages with tokens/cost/timing, events, approvals, settings. Every call runs on the
 //! blocking pool so the async runtime never waits on the disk.
 
@@ -115,6 +115,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // The original's tuning (BACK-01): a 64 MB page cache, temporary tables in memory, 256 MB mapped.
+        conn.pragma_update(None, "cache_size", -64_000)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "mmap_size", 268_435_456)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Migrations::new(MIGRATIONS.iter().map(|m| M::up(m)).collect()).to_latest(&mut conn)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
@@ -347,6 +351,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_connection_is_tuned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("j.db")).expect("open");
+        let got = s
+            .with(|c| {
+                let q = |p: &str| {
+                    c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, rusqlite::types::Value>(0)).map(
+                        |v| match v {
+                            rusqlite::types::Value::Integer(i) => i.to_string(),
+                            rusqlite::types::Value::Text(t) => t,
+                            other => format!("{other:?}"),
+                        },
+                    )
+                };
+                Ok([q("journal_mode")?, q("synchronous")?, q("cache_size")?, q("temp_store")?, q("foreign_keys")?])
+            })
+            .await
+            .expect("pragmas");
+        // WAL, NORMAL (1), 64 MB cache, temp_store MEMORY (2), foreign keys on.
+        assert_eq!(got, ["wal", "1", "-64000", "2", "1"].map(String::from));
+    }
 
     #[tokio::test]
     async fn messages_survive_reopen() {
