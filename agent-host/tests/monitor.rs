@@ -204,19 +204,7 @@ async fn lab_with(with_smtp: bool, scenario: impl FnOnce(String) -> String, edit
     edit(&mut cfg);
     let jarvis = agent_host::start(cfg).await.expect("agent host starts");
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("http://{}/api/login", jarvis.addr))
-        .json(&json!({"password": "test-password"}))
-        .send()
-        .await
-        .expect("login");
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string();
+    let cookie = common::login(&http, jarvis.addr, "test-password").await;
     Lab { s: common::Stack { sim, llm, jarvis, http, cookie, dir }, hooks, smtp, audit }
 }
 
@@ -574,8 +562,8 @@ async fn an_unreachable_node_is_woken_and_the_hourly_cap_holds_messages_back() {
     let lab = lab_with(false, grant, |c| {
         c.monitor.notify.max_per_hour = 2;
         c.monitor.backup_failed.enabled = None;
-        // The backup alert is part of this test's message count; its runbook has a test of its own.
-        c.monitor.actions.runbooks.retry_failed_backup = false;
+        // The backup alert is part of this test's message count; its runbook (off by default) has a test
+        // of its own.
     })
     .await;
     let t0 = now();
@@ -663,6 +651,7 @@ async fn l2_only_suggests_and_l4_acts_without_reporting_the_action() {
 async fn a_failed_backup_is_retried_escalated_when_the_retry_fails_and_verified_when_it_works() {
     let lab = lab(false, |c| {
         c.monitor.backup_failed.enabled = None;
+        c.monitor.actions.runbooks.retry_failed_backup = true;
         c.monitor.actions.cooldown_secs = 600;
         c.monitor.actions.verify_secs = 5;
     })

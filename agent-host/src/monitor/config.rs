@@ -172,13 +172,14 @@ pub struct RunbookConfig {
     pub wake_unreachable_node: bool,
     /// Run a guest's backup again when its latest one failed (`backup_guest`, YELLOW, snapshot mode: no
     /// downtime). Worth it for the usual causes (a lock, a timeout, a busy storage); a storage that is full
-    /// fails again and escalates.
+    /// fails again and escalates. Off by default: a backup loads the storage and the guest's disks, and
+    /// the latest backup may have failed long before Jarvis started — the operator opts in.
     pub retry_failed_backup: bool,
 }
 
 impl Default for RunbookConfig {
     fn default() -> Self {
-        Self { restart_crashed_guest: true, wake_unreachable_node: true, retry_failed_backup: true }
+        Self { restart_crashed_guest: true, wake_unreachable_node: true, retry_failed_backup: false }
     }
 }
 

@@ -86,21 +86,21 @@ pub async fn stack_with(
     configure(&mut cfg, &llm.base_url());
     let jarvis = agent_host::start(cfg).await.expect("agent host starts");
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("http://{}/api/login", jarvis.addr))
-        .json(&json!({"password": "test-password"}))
-        .send()
-        .await
-        .expect("login");
+    let cookie = login(&http, jarvis.addr, "test-password").await;
+    Stack { sim, llm, jarvis, http, cookie, dir }
+}
+
+/// Log in to the agent host at `addr`: the session cookie (`name=value`).
+pub async fn login(http: &reqwest::Client, addr: std::net::SocketAddr, password: &str) -> String {
+    let r =
+        http.post(format!("http://{addr}/api/login")).json(&json!({"password": password})).send().await.expect("login");
     assert!(r.status().is_success(), "login failed: {}", r.status());
-    let cookie = r
-        .headers()
+    r.headers()
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .expect("session cookie")
-        .to_string();
-    Stack { sim, llm, jarvis, http, cookie, dir }
+        .to_string()
 }
 
 impl Stack {
