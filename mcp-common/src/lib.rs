@@ -4,6 +4,7 @@
 //! - [`tool`]: declare a tool once (spec + argument type + handler) in a [`tool::Registry`].
 //! - [`server`]: the gate (max tier, BLACK, protected resources via `CallCtx::guard`, audit)
 //!   and start-up over stdio or streamable HTTP (bearer token, Origin and Host checks).
+//! - [`tasks`]: long tool calls offered as MCP tasks (`io.modelcontextprotocol/tasks`) to clients that take them.
 //! - [`resources`]: resources with `resources/subscribe` change notifications.
 //! - [`guard`]: hostile-input guards: paths (roots, denylist, symlinks), atomic writes, URLs/SSRF.
 //! - [`ssh`]: SSH to nodes with host keys always verified against `known_hosts`.
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod resources;
 pub mod server;
 pub mod ssh;
+pub mod tasks;
 pub mod tier;
 pub mod tool;
 pub mod untrusted;

@@ -17,12 +17,13 @@ use rmcp::ErrorData;
 use rmcp::ServiceExt;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListResourcesResult,
-    ListToolsResult, MetaObject, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, GetTaskParams,
+    GetTaskResult, Implementation, ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, TASKS_EXTENSION_ID, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use rmcp::task_manager::TaskManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
@@ -52,6 +53,8 @@ pub struct JarvisServer<S> {
     pub subscriptions: SharedSubscriptions,
     /// Extra Prometheus lines for `/metrics` on the HTTP transport (e.g. upstream call counts).
     pub metrics: Option<MetricsFn>,
+    /// Long tool calls running as MCP tasks, shared by every session (see [`crate::tasks`]).
+    pub tasks: TaskManager,
 }
 
 /// Produces Prometheus text lines describing the server's own counters.
@@ -71,6 +74,7 @@ impl<S> Clone for JarvisServer<S> {
             resources: self.resources.clone(),
             subscriptions: SharedSubscriptions::default(),
             metrics: self.metrics.clone(),
+            tasks: self.tasks.clone(),
         }
     }
 }
@@ -202,11 +206,14 @@ impl<S: Send + Sync + 'static> JarvisServer<S> {
 
 impl<S: Send + Sync + 'static> ServerHandler for JarvisServer<S> {
     fn get_info(&self) -> ServerConfig {
-        let caps = if self.resources.is_some() {
+        let mut caps = if self.resources.is_some() {
             ServerCapabilities::builder().enable_tools().enable_resources().enable_resources_subscribe().build()
         } else {
             ServerCapabilities::builder().enable_tools().build()
         };
+        if self.registry.has_long_running() {
+            caps.extensions.get_or_insert_with(Default::default).insert(TASKS_EXTENSION_ID.into(), Default::default());
+        }
         ServerConfig::new(caps)
             .with_server_info(Implementation::new(self.name, self.version))
             .with_instructions(self.instructions.clone())
@@ -293,7 +300,34 @@ impl<S: Send + Sync + 'static> ServerHandler for JarvisServer<S> {
             ctx = ctx.with_progress(context.peer.clone(), token);
         }
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
+        if crate::tasks::wanted(self, &request.name, &context) {
+            return crate::tasks::call(self, request.name.into_owned(), args, ctx, context.ct.clone()).await;
+        }
         Ok(self.dispatch(&request.name, args, ctx).await.into())
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(self.tasks.get_task(&request.task_id)?))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.cancel_task(&request.task_id)
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::{Policy, Refusal, Target};
+use crate::tasks::{META_LONG_RUNNING, TaskLink};
 use crate::tier::Tier;
 
 /// `_meta` key carrying a tool's tier.
@@ -119,11 +120,37 @@ pub struct CallCtx {
     /// Cancelled when the client cancels the request.
     pub cancel: CancellationToken,
     progress: Option<(Peer<RoleServer>, ProgressToken)>,
+    /// Set when the call may continue as an MCP task (see [`crate::tasks`]).
+    task: Option<Arc<TaskLink>>,
 }
 
 impl CallCtx {
     pub fn new(request_id: String, tier: Tier, policy: Arc<Policy>, cancel: CancellationToken) -> Self {
-        Self { request_id, tier, policy, cancel, progress: None }
+        Self { request_id, tier, policy, cancel, progress: None, task: None }
+    }
+
+    /// This call may continue as a task; `cancel` becomes its cancellation token.
+    pub(crate) fn with_task(mut self, link: Arc<TaskLink>, cancel: CancellationToken) -> Self {
+        self.task = Some(link);
+        self.cancel = cancel;
+        self
+    }
+
+    /// True when the client takes MCP tasks and the tool is long-running: once the handler calls
+    /// [`Self::accepted`], the client gets a task handle and the call goes on in the background.
+    /// A handler that would otherwise return early (e.g. "job started") may use this to stay
+    /// with the work until it ends.
+    pub fn may_run_as_task(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// The call passed its checks and the long part begins: from here it may continue as an MCP
+    /// task, with `status` as the task's first status message (put ids the client needs later,
+    /// e.g. a job id, in it). Does nothing for an ordinary call; only the first call counts.
+    pub fn accepted(&self, status: impl Into<String>) {
+        if let Some(link) = &self.task {
+            link.accept(status.into());
+        }
     }
 
     pub fn with_progress(mut self, peer: Peer<RoleServer>, token: ProgressToken) -> Self {
@@ -142,11 +169,16 @@ impl CallCtx {
     }
 
     /// Send a progress notification if the client asked for them.
+    /// Once the call runs as an MCP task, the message becomes the task's status message instead.
     pub async fn progress(&self, progress: f64, total: Option<f64>, message: impl Into<String>) {
+        let message = message.into();
+        if self.task.as_ref().is_some_and(|t| t.status(&message)) {
+            return;
+        }
         if let Some((peer, token)) = &self.progress {
             let mut p = ProgressNotificationParam::new(token.clone(), progress);
             p.total = total;
-            p.message = Some(message.into());
+            p.message = Some(message);
             if let Err(e) = peer.notify_progress(p).await {
                 tracing::debug!(error = %e, "progress notification not delivered");
             }
@@ -160,6 +192,8 @@ type Handler<S> = Arc<dyn Fn(Arc<S>, Value, CallCtx) -> BoxFuture<Result<ToolOut
 pub struct ToolDef<S> {
     pub spec: ToolSpec,
     pub input_schema: Arc<JsonObject>,
+    /// It can outlive a call: offered as an MCP task to clients that take them.
+    pub long_running: bool,
     handler: Handler<S>,
 }
 
@@ -169,6 +203,9 @@ impl<S> ToolDef<S> {
         let mut meta = JsonObject::new();
         meta.insert(META_TIER.into(), json!(tier.as_str()));
         meta.insert(META_ENABLED.into(), json!(enabled));
+        if self.long_running {
+            meta.insert(META_LONG_RUNNING.into(), json!(true));
+        }
         Tool::new(self.spec.name, self.spec.description, self.input_schema.clone())
             .with_title(self.spec.title)
             .with_annotations(annotations(self.spec.title, tier, self.spec.idempotent, self.spec.open_world))
@@ -217,9 +254,31 @@ impl<S: Send + Sync + 'static> Registry<S> {
         self.tools.push(ToolDef {
             spec,
             input_schema: rmcp::handler::server::common::schema_for_type::<A>(),
+            long_running: false,
             handler: h,
         });
         self
+    }
+
+    /// Declare a tool that can outlive a call (training, extraction, a Proxmox task). For clients
+    /// that declared the MCP tasks extension it continues as a task once its handler calls
+    /// [`CallCtx::accepted`]; for every other client it is an ordinary call.
+    pub fn add_long_running<A, F, Fut>(&mut self, spec: ToolSpec, handler: F) -> &mut Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(Arc<S>, A, CallCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+    {
+        self.add(spec, handler);
+        if let Some(t) = self.tools.last_mut() {
+            t.long_running = true;
+        }
+        self
+    }
+
+    /// Whether any tool can run as an MCP task (the server then advertises the extension).
+    pub fn has_long_running(&self) -> bool {
+        self.tools.iter().any(|t| t.long_running)
     }
 
     pub fn get(&self, name: &str) -> Option<&ToolDef<S>> {

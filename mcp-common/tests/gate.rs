@@ -59,6 +59,7 @@ fn server(max_tier: Tier, audit_path: Option<&std::path::Path>) -> JarvisServer<
         audit: audit_path.map(|p| Arc::new(audit::AuditLog::open(p, "test").expect("audit"))),
         resources: None,
         subscriptions: Default::default(),
+        tasks: Default::default(),
         metrics: None,
     }
 }

@@ -51,6 +51,7 @@ pub fn build_with(state: state::Files) -> anyhow::Result<JarvisServer<state::Fil
         audit,
         resources: None,
         subscriptions: Default::default(),
+        tasks: Default::default(),
         metrics: None,
     })
 }

@@ -44,6 +44,7 @@ pub fn build(config: config::Config) -> anyhow::Result<JarvisServer<state::State
         audit,
         resources: None,
         subscriptions: Default::default(),
+        tasks: Default::default(),
         metrics: None,
     })
 }

@@ -42,6 +42,7 @@ pub fn build(config: config::Config) -> anyhow::Result<JarvisServer<service::Pve
         audit,
         resources: Some(Arc::new(snapshot::SnapshotSource(snapshots))),
         subscriptions: Default::default(),
+        tasks: Default::default(),
         metrics: Some(Arc::new(move || {
             let mut out = String::from("# TYPE mcp_proxmox_upstream_calls_total counter\n");
             for c in metrics_state.clusters() {

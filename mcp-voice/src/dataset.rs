@@ -230,6 +230,7 @@ pub async fn run(s: Arc<Voice>, stt: Arc<dyn SttEngine>, job: Job, ctx: &CallCtx
     let staging = Staging::create(&parent, "dataset")?;
     let wavs = staging.path.join("wavs");
     std::fs::create_dir(&wavs).map_err(|e| ToolError::Failed(format!("{}: {e}", wavs.display())))?;
+    ctx.accepted(format!("transcribing {} clips for {}", clips.len(), target.display()));
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     let mut rows = String::new();

@@ -253,6 +253,7 @@ pub async fn run(s: Arc<Voice>, job: Job, ctx: &CallCtx) -> Result<Extracted, To
     ctx.guard(&Target { node: Some(s.local.node().to_string()), ..Default::default() })?;
     let out_real = ensure_local_dir(&s, &job.out_dir)?;
     let staging = Staging::create(&out_real, "extract")?;
+    ctx.accepted(format!("extracting speech from {} source(s) into {}", job.sources.len(), out_real.display()));
     let cfg = &s.config.ffmpeg;
     let total = job.sources.len() as f64;
     let mut staged: Vec<(PathBuf, String, Clip)> = Vec::new();

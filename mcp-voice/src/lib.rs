@@ -59,6 +59,7 @@ pub fn build_with(state: Arc<state::Voice>) -> anyhow::Result<JarvisServer<state
         audit,
         resources: Some(resources),
         subscriptions: Default::default(),
+        tasks: Default::default(),
         metrics: None,
     })
 }

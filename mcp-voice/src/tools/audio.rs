@@ -44,7 +44,7 @@ pub struct PrepareArgs {
 }
 
 pub fn register(r: &mut Registry<Voice>) {
-    r.add(
+    r.add_long_running(
         ToolSpec {
             name: "extract_voice_audio",
             title: "Extract speech clips from video",
@@ -58,7 +58,7 @@ pub fn register(r: &mut Registry<Voice>) {
         },
         extract_voice_audio,
     );
-    r.add(
+    r.add_long_running(
         ToolSpec {
             name: "prepare_voice_dataset",
             title: "Build a voice training set",

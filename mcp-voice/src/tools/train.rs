@@ -33,7 +33,8 @@ pub struct RetrainArgs {
     #[serde(default)]
     pub language: Option<String>,
     /// Stay in the call with progress notifications until the job ends and answer with its final state
-    /// (cancelling the call then cancels the job). Default false: return the job id at once.
+    /// (cancelling the call then cancels the job). Default false: return the job id at once — except for clients
+    /// that take MCP tasks, which get a task following the job (tasks/cancel cancels the job).
     #[serde(default)]
     pub wait: bool,
 }
@@ -60,7 +61,7 @@ pub struct CancelArgs {
 }
 
 pub fn register(r: &mut Registry<Voice>) {
-    r.add(
+    r.add_long_running(
         ToolSpec {
             name: "retrain_voice_model",
             title: "Fine-tune the voice",
@@ -151,7 +152,8 @@ async fn retrain_voice_model(s: Arc<Voice>, a: RetrainArgs, ctx: CallCtx) -> Res
         None => jobs::start_local(&s, spec).await?,
         Some(n) => crate::jobs_remote::start(&s, &n, spec, &ctx).await?,
     };
-    if !a.wait {
+    // A client that takes MCP tasks gets one that follows the job; its id is in every status.
+    if !a.wait && !ctx.may_run_as_task() {
         let text = format!(
             "Training job {} started ({} epochs of {} on {}). Follow it with voice_job_status {{\"job\": \"{}\"}}.",
             job.id,
@@ -163,6 +165,13 @@ async fn retrain_voice_model(s: Arc<Voice>, a: RetrainArgs, ctx: CallCtx) -> Res
         return Ok(ToolOutput::new(text, &job));
     }
     let mut guard = CancelOnDrop { s: s.clone(), id: job.id.clone(), armed: true };
+    ctx.accepted(format!(
+        "training job {} started ({} epochs on {}); voice_job_status {{\"job\": \"{}\"}} reads it even after a restart",
+        job.id,
+        job.epochs,
+        job.node.as_deref().unwrap_or("this machine"),
+        job.id
+    ));
     let done = jobs::follow(&s, &job.id, &ctx).await;
     guard.armed = false;
     let done = done?;
