@@ -16,16 +16,11 @@ use mcp_common::server::JarvisServer;
 use mcp_common::tier::Tier;
 use mcp_voice::state::Voice;
 use rmcp::ServiceExt;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities, ClientConfig,
-    GetTaskParams, Implementation, TaskPayload, TaskStatus,
-};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::{CallToolResponse, CallToolResult, CancelTaskParams, GetTaskParams, TaskPayload, TaskStatus};
 use rmcp::task_manager::TaskManager;
 use serde_json::{Value, json};
+use test_support::mcp_tasks::{Client, call, client_config, connect, poll};
 use tokio_util::sync::CancellationToken;
-
-type Client = RunningService<RoleClient, ClientConfig>;
 
 fn dataset(lab: &Lab) -> PathBuf {
     let d = lab.work.join("dataset");
@@ -48,22 +43,6 @@ fn server(lab: &Lab, step_secs: &str, max_tier: Tier) -> JarvisServer<Voice> {
     mcp_voice::build_with(Arc::new(Voice::new(cfg).expect("state"))).expect("server")
 }
 
-fn client_config(tasks: bool) -> ClientConfig {
-    let caps = if tasks { ClientCapabilities::builder().enable_tasks().build() } else { ClientCapabilities::default() };
-    ClientConfig::new(caps, Implementation::new("tasks-test", "1"))
-}
-
-/// Serve over an in-memory pipe.
-async fn connect(server: JarvisServer<Voice>, tasks: bool) -> Client {
-    let (a, b) = tokio::io::duplex(1 << 16);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(a).await {
-            let _ = running.waiting().await;
-        }
-    });
-    client_config(tasks).serve(b).await.expect("client connects")
-}
-
 /// Serve over streamable HTTP on a loopback port.
 async fn connect_http(server: JarvisServer<Voice>, stop: &CancellationToken) -> Client {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -77,11 +56,6 @@ async fn connect_http(server: JarvisServer<Voice>, stop: &CancellationToken) -> 
     client_config(true).serve(transport).await.expect("client connects over HTTP")
 }
 
-fn call(tool: &str, args: Value) -> CallToolRequestParams {
-    let Value::Object(m) = args else { panic!("arguments are an object") };
-    CallToolRequestParams::new(tool.to_string()).with_arguments(m)
-}
-
 async fn job_status(c: &Client, job: &str) -> Value {
     let r = c.call_tool(call("voice_job_status", json!({"job": job}))).await.expect("voice_job_status");
     assert_ne!(r.is_error, Some(true), "{r:?}");
@@ -93,29 +67,6 @@ fn job_id(text: &str) -> Option<String> {
     let at = text.find("vj-")?;
     let id: String = text[at..].chars().take(15).collect();
     (id.len() == 15 && id[3..].chars().all(|c| c.is_ascii_hexdigit())).then_some(id)
-}
-
-/// Poll `tasks/get` until the task settles; returns the final task and every status message seen.
-async fn poll(c: &Client, task: &str, secs: u64) -> (rmcp::model::DetailedTask, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut seen = Vec::new();
-    loop {
-        let got = c.peer().get_task(GetTaskParams::new(task.to_string())).await.expect("tasks/get");
-        if let Some(m) = &got.task.task.status_message
-            && seen.last() != Some(m)
-        {
-            seen.push(m.clone());
-        }
-        if got.task.status().is_terminal() {
-            return (got.task, seen);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task {task} still {:?} after {secs} s; statuses {seen:?}",
-            got.task.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A training call as a task: the handle comes while the job runs, `tasks/get` follows it to its

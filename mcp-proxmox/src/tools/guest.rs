@@ -154,7 +154,11 @@ async fn finish(
     upid: String,
     what: &str,
 ) -> Result<ToolOutput, ToolError> {
-    let wait = Duration::from_secs(s.config.tasks.wait_secs);
+    // From here the call may go on as an MCP task (long-running tools, clients that take tasks): it then
+    // follows the Proxmox task to its end instead of handing back the UPID after `tasks.wait_secs`.
+    ctx.accepted(format!("Proxmox task {upid}: {what} {}", g.label()));
+    let wait =
+        if ctx.may_run_as_task() { mcp_common::tasks::TASK_TTL } else { Duration::from_secs(s.config.tasks.wait_secs) };
     let poll = Duration::from_millis(s.config.tasks.poll_ms.max(50));
     let out = tasks::follow(c, &upid, ctx, wait, poll).await.map_err(pve_err)?;
     c.invalidate();
@@ -420,7 +424,7 @@ pub fn register(r: &mut Registry<Pve>) {
             finish(&s, &c, &g, &ctx, upid, "rollback").await
         },
     );
-    r.add(
+    r.add_long_running(
         spec(
             "backup_guest",
             "Back up guest",
@@ -459,7 +463,7 @@ pub fn register(r: &mut Registry<Pve>) {
             finish(&s, &c, &g, &ctx, upid, "backup").await
         },
     );
-    r.add(
+    r.add_long_running(
         spec("migrate_guest", "Migrate guest", "Move a VM or container to another node (live for running VMs; containers restart on the target).", Red, false),
         |s: Arc<Pve>, a: MigrateArgs, ctx: CallCtx| async move {
             let (c, g) = writable(&s, a.vmid, &a.cluster, &ctx).await?;

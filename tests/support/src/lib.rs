@@ -7,9 +7,12 @@
 //!   authorized client key, for node tests.
 //! - [`xtts`]: a steerable server implementing the `xtts-api-server` API (slow, failing,
 //!   hanging, stopped, recovered) with synthetic 24 kHz audio.
+//! - [`mcp_tasks`]: an rmcp client that may declare the MCP tasks extension, connected to a server
+//!   built in-process, and `tasks/get` polling.
 //! - [`speech`]: real Piper (HTTP) and Whisper tiny.en (OpenAI-compatible transcriptions) from
 //!   a cached virtualenv.
 
+pub mod mcp_tasks;
 pub mod pyenv;
 pub mod speech;
 pub mod sshd;
