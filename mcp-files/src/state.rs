@@ -11,15 +11,11 @@ use mcp_common::guard::write::WriteLimits;
 use mcp_common::tool::ToolError;
 
 use crate::config::Config;
-use crate::ssh::Endpoint;
-use mcp_common::config::{is_node_name as node_name_ok, roots};
+use mcp_common::config::roots;
+use mcp_common::guard::nodes;
 
-/// A node reached over SFTP.
-pub struct RemoteNode {
-    pub name: String,
-    pub endpoint: Endpoint,
-    pub guard: PathGuard,
-}
+/// A node reached over SFTP (shared with the other file-handling servers).
+pub use mcp_common::guard::nodes::RemoteNode;
 
 /// Which node a call is about.
 pub enum NodeRef<'a> {
@@ -58,20 +54,12 @@ impl Files {
     /// Check the configuration and open the local roots.
     pub fn new(config: Config) -> Result<Self, String> {
         let local_name = config.local.name.clone();
-        if !node_name_ok(&local_name) {
-            return Err(format!("local.name '{local_name}' is not a node name (letters, digits, . _ -)"));
-        }
-        let guard = PathGuard::new(roots(&config.local.roots), &config.paths.deny)?;
-        let local = LocalRoots::open(guard, &local_name)?;
+        let deny = &config.paths.deny;
+        let local = nodes::open_local(&local_name, roots(&config.local.roots), deny)?;
         let mut remote = BTreeMap::new();
         for (name, n) in &config.nodes {
-            if !node_name_ok(name) || *name == local_name {
-                return Err(format!("nodes.{name}: not a valid node name, or the same as local.name"));
-            }
-            let endpoint = Endpoint::parse(&n.address, config.ssh.port).map_err(|e| format!("nodes.{name}: {e}"))?;
-            let guard =
-                PathGuard::new(roots(&n.roots), &config.paths.deny).map_err(|e| format!("nodes.{name}: {e}"))?;
-            remote.insert(name.clone(), RemoteNode { name: name.clone(), endpoint, guard });
+            let node = nodes::remote_node(name, &local_name, &n.address, config.ssh.port, roots(&n.roots), deny)?;
+            remote.insert(name.clone(), node);
         }
         let urls = UrlGuard::new(config.download.allowed_ports.clone(), &config.download.allow)?;
         if !urls.allow.is_empty() {

@@ -8,23 +8,19 @@ use std::time::Duration;
 
 use mcp_common::guard::GuardError;
 use mcp_common::guard::local::LocalRoots;
-use mcp_common::guard::path::{PathGuard, Root};
+use mcp_common::guard::path::Root;
 use mcp_common::guard::secrets;
 use mcp_common::tool::ToolError;
 use ssh2::Sftp;
 
 use crate::config::Config;
 use crate::registry::{Catalog, Project};
-use crate::ssh::{self, Endpoint};
+use crate::ssh;
 use crate::tree::{LocalTree, RemoteTree, Tree};
-use mcp_common::config::is_node_name as node_name_ok;
+use mcp_common::guard::nodes as node_table;
 
-/// A node reached over SFTP.
-pub struct RemoteNode {
-    pub name: String,
-    pub endpoint: Endpoint,
-    pub guard: PathGuard,
-}
+/// A node reached over SFTP (shared with the other file-handling servers).
+pub use mcp_common::guard::nodes::RemoteNode;
 
 /// An SFTP session on a node with its roots resolved.
 pub struct Session {
@@ -50,20 +46,12 @@ impl State {
     /// Check the configuration and open the local roots.
     pub fn new(config: Config) -> Result<Self, String> {
         let local_name = config.local.name.clone();
-        if !node_name_ok(&local_name) {
-            return Err(format!("local.name '{local_name}' is not a node name (letters, digits, . _ -)"));
-        }
-        let guard = PathGuard::new(roots(&config.local.roots), &config.paths.deny)?;
-        let local = LocalRoots::open(guard, &local_name)?;
+        let deny = &config.paths.deny;
+        let local = node_table::open_local(&local_name, roots(&config.local.roots), deny)?;
         let mut nodes = BTreeMap::new();
         for (name, n) in &config.nodes {
-            if !node_name_ok(name) || *name == local_name {
-                return Err(format!("nodes.{name}: not a valid node name, or the same as local.name"));
-            }
-            let endpoint = Endpoint::parse(&n.address, config.ssh.port).map_err(|e| format!("nodes.{name}: {e}"))?;
-            let guard =
-                PathGuard::new(roots(&n.roots), &config.paths.deny).map_err(|e| format!("nodes.{name}: {e}"))?;
-            nodes.insert(name.clone(), RemoteNode { name: name.clone(), endpoint, guard });
+            let node = node_table::remote_node(name, &local_name, &n.address, config.ssh.port, roots(&n.roots), deny)?;
+            nodes.insert(name.clone(), node);
         }
         if let Some(n) = &config.registry.remote_node
             && !nodes.contains_key(n)

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mcp_common::guard::local::LocalRoots;
-use mcp_common::guard::path::PathGuard;
 use mcp_common::tool::ToolError;
 use mcp_files::sftp::SessionPool;
 use mcp_files::state::RemoteNode;
@@ -15,7 +14,8 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::jobs::Supervisor;
 use crate::store::Store;
-use mcp_common::config::{is_node_name as node_name_ok, roots};
+use mcp_common::config::roots;
+use mcp_common::guard::nodes;
 
 /// A node reached over SSH: its SFTP side (shared with mcp-files) and where it trains.
 pub struct Node {
@@ -42,26 +42,17 @@ impl Voice {
     /// Check the configuration, open the local roots and the job database.
     pub fn new(config: Config) -> Result<Self, String> {
         let local_name = config.local.name.clone();
-        if !node_name_ok(&local_name) {
-            return Err(format!("local.name '{local_name}' is not a node name (letters, digits, . _ -)"));
-        }
-        let guard = PathGuard::new(roots(&config.local.roots), &config.paths.deny)?;
-        let local = LocalRoots::open(guard, &local_name)?;
+        let deny = &config.paths.deny;
+        let local = nodes::open_local(&local_name, roots(&config.local.roots), deny)?;
         let mut nodes = BTreeMap::new();
         for (name, n) in &config.nodes {
-            if !node_name_ok(name) || *name == local_name {
-                return Err(format!("nodes.{name}: not a valid node name, or the same as local.name"));
-            }
-            let endpoint = mcp_common::ssh::Endpoint::parse(&n.address, config.ssh.port)
-                .map_err(|e| format!("nodes.{name}: {e}"))?;
-            let guard =
-                PathGuard::new(roots(&n.roots), &config.paths.deny).map_err(|e| format!("nodes.{name}: {e}"))?;
+            let remote = nodes::remote_node(name, &local_name, &n.address, config.ssh.port, roots(&n.roots), deny)?;
+            let guard = &remote.guard;
             if let Some(dir) = &n.train_dir {
                 let at =
                     guard.locate(&dir.to_string_lossy(), name).map_err(|e| format!("nodes.{name}.train_dir: {e}"))?;
                 guard.require_writable(&at, name).map_err(|e| format!("nodes.{name}.train_dir: {e}"))?;
             }
-            let remote = RemoteNode { name: name.clone(), endpoint, guard };
             nodes.insert(name.clone(), Node { remote, train_dir: n.train_dir.clone() });
         }
         if config.ffmpeg.min_clip_secs <= 0.0 || config.ffmpeg.max_clip_secs < config.ffmpeg.min_clip_secs {

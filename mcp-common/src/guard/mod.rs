@@ -19,6 +19,7 @@
 
 pub mod ip;
 pub mod local;
+pub mod nodes;
 pub mod path;
 pub mod secrets;
 pub mod url;
