@@ -1,15 +1,16 @@
 //! MCP resources a server publishes, read on demand and watched for changes.
 //!
 //! A server hands the gate a [`ResourceSource`]; the gate answers `resources/list` and
-//! `resources/read`, and for each `resources/subscribe` runs a small task that turns the
-//! source's change counter into `notifications/resources/updated` until the client
-//! unsubscribes or goes away.
+//! `resources/read`, and for each `resources/subscribe` (protocols up to 2025-11-25) runs a small
+//! task that turns the source's change counter into `notifications/resources/updated` until the
+//! client unsubscribes or goes away. Protocol 2026-07-28 has `subscriptions/listen` instead: one
+//! request whose stream carries the updates of every resource it named ([`forward_changes`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{Resource, ResourceUpdatedNotificationParam};
-use rmcp::service::{Peer, RoleServer};
+use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -72,6 +73,45 @@ impl Drop for Subscriptions {
             }
         }
     }
+}
+
+/// Send `notifications/resources/updated` on `sink` whenever one of `uris` changes, until `stop`
+/// completes or the client is gone (a `subscriptions/listen` stream).
+pub async fn forward_changes(
+    src: &dyn ResourceSource,
+    uris: Vec<String>,
+    sink: &SubscriptionSink,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let (tx, mut changed) = tokio::sync::mpsc::channel::<String>(16);
+    let mut watchers = tokio::task::JoinSet::new();
+    for uri in uris {
+        let Some(mut rx) = src.watch(&uri) else { continue };
+        let tx = tx.clone();
+        watchers.spawn(async move {
+            rx.borrow_and_update();
+            while rx.changed().await.is_ok() {
+                if tx.send(uri.clone()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            uri = changed.recv() => {
+                let Some(uri) = uri else { break };
+                if let Err(e) = sink.notify_resource_updated(uri.clone()).await {
+                    tracing::debug!(uri = %uri, error = %e, "listener gone");
+                    break;
+                }
+            }
+        }
+    }
+    // Dropping the set aborts the watchers.
 }
 
 /// Shared handle used by the gate.

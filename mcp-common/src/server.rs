@@ -20,9 +20,10 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, GetTaskParams,
     GetTaskResult, Implementation, ListResourcesResult, ListToolsResult, MetaObject, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents, ServerCapabilities,
-    ServerConfig, SubscribeRequestParams, TASKS_EXTENSION_ID, UnsubscribeRequestParams, UpdateTaskParams,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID, UnsubscribeRequestParams,
+    UpdateTaskParams,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer, SubscriptionContext};
 use rmcp::task_manager::TaskManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -260,6 +261,24 @@ impl<S: Send + Sync + 'static> ServerHandler for JarvisServer<S> {
             }
             Err(e) => Err(ErrorData::internal_error(format!("cannot read {}: {e}", request.uri), None)),
         }
+    }
+
+    /// `subscriptions/listen` (protocol 2026-07-28, which has no `resources/subscribe`): the requested
+    /// resources this server can watch; unknown ones are left out of the acknowledgment.
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let src = self.resources.as_ref()?;
+        let uris: Vec<String> =
+            requested.resource_subscriptions.iter().flatten().filter(|u| src.watch(u).is_some()).cloned().collect();
+        Some(SubscriptionFilter::builder().resource_subscriptions(uris).build())
+    }
+
+    /// One `subscriptions/listen` stream: `notifications/resources/updated` for each accepted resource
+    /// whenever it changes, until the client cancels it or goes away.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let Some(src) = self.resources.clone() else { return Ok(()) };
+        let uris = context.accepted().resource_subscriptions.clone().unwrap_or_default();
+        crate::resources::forward_changes(src.as_ref(), uris, context.sink(), context.cancelled()).await;
+        Ok(())
     }
 
     #[allow(deprecated)]

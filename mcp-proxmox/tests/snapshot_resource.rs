@@ -1,5 +1,6 @@
 //! The `pve://cluster/snapshot` resource through a real MCP client over streamable HTTP: it is
-//! listed, readable, and subscribers are notified when the cluster changes.
+//! listed, readable, and subscribers are notified when the cluster changes — with
+//! `resources/subscribe` (protocols up to 2025-11-25) and with `subscriptions/listen` (2026-07-28).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,9 +10,9 @@ use rmcp::ServiceExt;
 use rmcp::handler::client::ClientHandler;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProtocolVersion, ReadResourceRequestParams,
-    ResourceUpdatedNotificationParam, SubscribeRequestParams,
+    ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams, SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RoleClient};
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::Value;
 
@@ -33,8 +34,14 @@ impl ClientHandler for Client {
     }
 }
 
-#[tokio::test]
-async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
+/// pve-sim and mcp-proxmox serving streamable HTTP: (sim, port, stop, server task, temp dir).
+async fn serve() -> (
+    pve_sim::SimHandle,
+    u16,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    tempfile::TempDir,
+) {
     let scenario = pve_sim::Scenario::builtin("homelab").expect("built in").expect("parses");
     let mut opts = pve_sim::SimOptions::new(scenario);
     opts.tls = false;
@@ -61,7 +68,21 @@ async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
     let stop2 = stop.clone();
     let serving =
         tokio::spawn(async move { mcp_common::server::serve_http(server, &section, None, listener, stop2).await });
+    (sim, port, stop, serving, dir)
+}
 
+async fn node_offline(sim: &pve_sim::SimHandle, node: &str) {
+    reqwest::Client::new()
+        .post(format!("{}/_sim/node/{node}/offline", sim.origin()))
+        .header("X-Sim-Admin-Token", &sim.admin_token)
+        .send()
+        .await
+        .expect("admin call");
+}
+
+#[tokio::test]
+async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
+    let (sim, port, stop, serving, _dir) = serve().await;
     let updates = Arc::new(AtomicU64::new(0));
     let url = format!("http://127.0.0.1:{port}/mcp");
     let client = Client { updates: updates.clone() }
@@ -86,13 +107,8 @@ async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
     #[allow(deprecated)]
     client.subscribe(SubscribeRequestParams::new("pve://cluster/snapshot")).await.expect("subscribe");
     // Take a node down through the simulator's admin API: the snapshot must change.
+    node_offline(&sim, "pve4").await;
     let admin = reqwest::Client::new();
-    admin
-        .post(format!("{}/_sim/node/pve4/offline", sim.origin()))
-        .header("X-Sim-Admin-Token", &sim.admin_token)
-        .send()
-        .await
-        .expect("admin call");
     let mut waited = 0;
     while updates.load(Ordering::SeqCst) == 0 && waited < 100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,6 +140,33 @@ async fn snapshot_resource_is_readable_and_notifies_subscribers_of_changes() {
         .expect("upstream call counter");
     assert!(count > 0, "{metrics}");
 
+    let _ = client.cancel().await;
+    stop.cancel();
+    let _ = serving.await;
+}
+
+/// A 2026-07-28 client (no initialize, no `resources/subscribe`) over streamable HTTP opens a
+/// `subscriptions/listen` stream for the snapshot and gets `notifications/resources/updated` on it
+/// when the cluster changes.
+#[tokio::test]
+async fn a_2026_client_listens_for_snapshot_changes_over_http() {
+    let (sim, port, stop, serving, _dir) = serve().await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let cfg = ClientConfig::new(ClientCapabilities::default(), Implementation::new("test", "0"));
+    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = cfg
+        .serve_with_lifecycle(StreamableHttpClientTransport::from_uri(url.as_str()), lifecycle)
+        .await
+        .expect("client connects (discover)");
+    let filter = SubscriptionFilter::builder().resource_subscription("pve://cluster/snapshot").build();
+    let mut sub = client.peer().listen(filter).await.expect("subscriptions/listen");
+    assert_eq!(sub.acknowledged().resource_subscriptions.as_deref(), Some(&["pve://cluster/snapshot".to_string()][..]));
+    node_offline(&sim, "pve3").await;
+    let got = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("an update within 10 s");
+    match got.expect("stream open") {
+        Some(ServerNotification::ResourceUpdatedNotification(u)) => assert_eq!(u.params.uri, "pve://cluster/snapshot"),
+        other => panic!("expected resources/updated, got {other:?}"),
+    }
     let _ = client.cancel().await;
     stop.cancel();
     let _ = serving.await;
