@@ -179,6 +179,30 @@ pub struct McpServerConfig {
     pub url: Option<String>,
     /// Bearer token for `url`.
     pub token: Option<String>,
+    /// File holding the bearer token (e.g. a Docker secret), read at each (re)connect; instead of
+    /// `token`, so the token is in no environment variable.
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl McpServerConfig {
+    /// The bearer token for `url`: `token`, or the trimmed content of `token_file`.
+    pub fn bearer(&self) -> anyhow::Result<Option<String>> {
+        match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("MCP server '{}': set token or token_file, not both", self.name)
+            }
+            (Some(t), None) => Ok(Some(t.clone())),
+            (None, Some(f)) => {
+                let t = std::fs::read_to_string(f).map_err(|e| {
+                    anyhow::anyhow!("MCP server '{}': cannot read token_file {}: {e}", self.name, f.display())
+                })?;
+                let t = t.trim();
+                anyhow::ensure!(!t.is_empty(), "MCP server '{}': token_file {} is empty", self.name, f.display());
+                Ok(Some(t.to_string()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl std::fmt::Debug for McpServerConfig {

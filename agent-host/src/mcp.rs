@@ -137,10 +137,20 @@ async fn connect(
     if let Some(url) = &cfg.url {
         let mut t =
             rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(url.as_str());
-        if let Some(tok) = &cfg.token {
-            t = t.auth_header(tok.clone());
+        if let Some(tok) = cfg.bearer()? {
+            t = t.auth_header(tok);
         }
-        return Ok(handler.serve(StreamableHttpClientTransport::from_config(t)).await?);
+        return handler.serve(StreamableHttpClientTransport::from_config(t)).await.map_err(|e| {
+            let e = e.to_string();
+            if e.contains("Auth required") {
+                anyhow::anyhow!(
+                    "MCP server '{}' at {url} refused the bearer token (check token / token_file)",
+                    cfg.name
+                )
+            } else {
+                anyhow::anyhow!(e)
+            }
+        });
     }
     let cmd =
         cfg.command.clone().ok_or_else(|| anyhow::anyhow!("MCP server '{}' has neither command nor url", cfg.name))?;
