@@ -11,6 +11,7 @@
 mod guest;
 mod node;
 mod read;
+mod read_args;
 mod remote;
 mod temperatures;
 

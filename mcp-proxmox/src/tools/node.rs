@@ -8,7 +8,7 @@ use mcp_common::tier::Tier::{Black, Yellow};
 use mcp_common::tool::{CallCtx, Registry, ToolError, ToolOutput, ToolSpec};
 use serde_json::json;
 
-use super::read::NodeArg;
+use super::read_args::NodeArg;
 use crate::pve::path;
 use crate::service::{Pve, pve_err};
 
