@@ -1,8 +1,8 @@
 //! A cached Python virtualenv with pinned packages from PyPI for interop tests, and running
 //! child processes with a deadline. The same approach as pve-sim's `proxmoxer.rs`: the venv is
-//! reused while it holds the pinned versions, otherwise built next to its final place and
-//! renamed into it (so a half-built one is never used); if PyPI cannot be reached the caller
-//! skips (locally) or fails (`CI=true`).
+//! reused while it holds the pinned versions, otherwise built (by one test process at a time, under a
+//! file lock) next to its final place and renamed into it (so a half-built one is never used); if PyPI
+//! cannot be reached the caller skips (locally) or fails (`CI=true`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -158,19 +158,26 @@ impl Pinned<'_> {
         std::fs::create_dir_all(parent)
             .map_err(|e| SetupError::Broken(format!("creating {}: {e}", parent.display())))?;
         let file_name = venv.file_name().and_then(|n| n.to_str()).unwrap_or("pyenv");
+        // One builder at a time (test binaries run in parallel): the others wait here and then find it
+        // ready. Without the lock a late builder replaced the environment another test was running from.
+        let lock_path = parent.join(format!("{file_name}.lock"));
+        let lock = std::fs::File::create(&lock_path)
+            .and_then(|f| f.lock().map(|()| f))
+            .map_err(|e| SetupError::Broken(format!("locking {}: {e}", lock_path.display())))?;
+        if self.is_ready(venv) {
+            return Ok(());
+        }
         let tmp = parent.join(format!("{file_name}.tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let result = self.build(&tmp).and_then(|()| {
+            // Under the lock and not ready: an environment from other pins, or a broken one.
             if venv.exists() {
                 let _ = std::fs::remove_dir_all(venv);
             }
-            match std::fs::rename(&tmp, venv) {
-                Ok(()) => Ok(()),
-                // Another test process finished first: use its environment if it is complete.
-                Err(_) if self.is_ready(venv) => Ok(()),
-                Err(e) => Err(SetupError::Broken(format!("moving {} to {}: {e}", tmp.display(), venv.display()))),
-            }
+            std::fs::rename(&tmp, venv)
+                .map_err(|e| SetupError::Broken(format!("moving {} to {}: {e}", tmp.display(), venv.display())))
         });
+        drop(lock);
         let _ = std::fs::remove_dir_all(&tmp);
         result?;
         if self.is_ready(venv) {
