@@ -41,6 +41,10 @@ function monitorDoc(autonomy = 3): MonitorState {
     rules: CONDITIONS.map(rule),
     active: [{ condition: "cpu", resource: "node/pve1", since: "2026-11-25T21:00:00Z", value: 93.4, severity: "warning", label: "node pve1", flapping: false }],
     notify: { channels: 1, errors: [] },
+    runbooks: [
+      { name: "restart_crashed_guest", condition: "guest_crashed", tool: "start_guest", enabled: true },
+      { name: "retry_failed_backup", condition: "backup_failed", tool: "backup_guest", enabled: false },
+    ],
   };
 }
 
@@ -163,6 +167,14 @@ describe("RULES view", () => {
     expect(host.querySelector("[data-testid=active-alerts]")?.textContent).toContain("node pve1");
     expect(host.querySelector("[data-testid=active-alerts]")?.textContent).toContain("93.4%");
     expect(useIntel.getState().autonomy).toBe(3);
+    // The runbooks with their switches.
+    const books = Array.from(host.querySelectorAll("[data-testid=runbook]"));
+    expect(books.map((b) => [b.getAttribute("data-name"), b.textContent.startsWith("ON")])).toEqual([
+      ["restart_crashed_guest", true],
+      ["retry_failed_backup", false],
+    ]);
+    expect(books[1]!.textContent).toContain("backup failed → backup_guest");
+    expect(books[1]!.className).toContain("disabled");
   });
 
   it("'Why?' on an active alert shows the explanation, thresholds and samples", async () => {

@@ -191,11 +191,21 @@ export interface ActiveAlert {
   flapping?: boolean;
 }
 
+/** A runbook (`monitor.actions.runbooks`): the condition it answers and the tool it calls. */
+export interface Runbook {
+  name: string;
+  condition: string;
+  tool: string;
+  enabled: boolean;
+}
+
 export interface MonitorState {
   autonomy: number;
   kill_switch: boolean;
   enabled?: boolean;
   rules: MonitorRule[];
+  /** Absent from agent hosts older than the runbook switches. */
+  runbooks?: Runbook[];
   active: ActiveAlert[];
   notify?: { channels: number; errors: string[] };
 }

@@ -50,6 +50,7 @@ async fn status_doc(s: &AppState) -> serde_json::Value {
         "kill_switch": s.agent.kill_switch().await,
         "enabled": m.cfg.enabled,
         "rules": explain::rules(m),
+        "runbooks": super::runbooks::catalog(&m.cfg.actions.runbooks),
         "active": m.active(),
         "notify": m.notify_status(),
     })

@@ -71,12 +71,37 @@ struct Plan {
     done: String,
 }
 
+/// The runbooks: (name in `monitor.actions.runbooks`, the condition it answers, the tool it calls).
+const RUNBOOKS: [(&str, Condition, &str); 3] = [
+    ("restart_crashed_guest", Condition::GuestCrashed, "start_guest"),
+    ("wake_unreachable_node", Condition::NodeUnreachable, "wake_node"),
+    ("retry_failed_backup", Condition::BackupFailed, "backup_guest"),
+];
+
+fn switched_on(on: &RunbookConfig, name: &str) -> bool {
+    match name {
+        "restart_crashed_guest" => on.restart_crashed_guest,
+        "wake_unreachable_node" => on.wake_unreachable_node,
+        "retry_failed_backup" => on.retry_failed_backup,
+        _ => false,
+    }
+}
+
+/// The runbooks with their switches, for `GET /api/monitor`.
+pub fn catalog(on: &RunbookConfig) -> Value {
+    RUNBOOKS
+        .iter()
+        .map(|(name, c, tool)| json!({"name": name, "condition": c.as_str(), "tool": tool, "enabled": switched_on(on, name)}))
+        .collect()
+}
+
 /// Whether a firing alert of this condition is something a runbook may fix (the others only alert).
 pub fn has_runbook(c: Condition) -> bool {
-    matches!(c, Condition::GuestCrashed | Condition::NodeUnreachable | Condition::BackupFailed)
+    RUNBOOKS.iter().any(|r| r.1 == c)
 }
 
 fn plan(c: &Candidate, on: &RunbookConfig) -> Option<Plan> {
+    let &(runbook, _, tool) = RUNBOOKS.iter().find(|r| r.1 == c.condition)?;
     let cluster = |mut v: Value| {
         if !c.target.cluster.is_empty() && c.resource.contains(':') {
             v["cluster"] = json!(c.target.cluster);
@@ -84,39 +109,40 @@ fn plan(c: &Candidate, on: &RunbookConfig) -> Option<Plan> {
         v
     };
     let label = &c.label;
-    match c.condition {
-        Condition::GuestCrashed => Some(Plan {
-            tool: "start_guest",
-            args: cluster(json!({"vmid": c.target.vmid?})),
-            verb: "restart",
-            runbook: "restart_crashed_guest",
-            enabled: on.restart_crashed_guest,
-            why: "it stopped without a stop or shutdown task".into(),
-            doing: format!("Restarting {label}"),
-            done: format!("{label} is running again"),
-        }),
-        Condition::NodeUnreachable => Some(Plan {
-            tool: "wake_node",
-            args: cluster(json!({"node": c.target.node.clone()?})),
-            verb: "wake",
-            runbook: "wake_unreachable_node",
-            enabled: on.wake_unreachable_node,
-            why: "Proxmox reports it unreachable".into(),
-            doing: format!("Waking {label} (Wake-on-LAN)"),
-            done: format!("{label} is back online"),
-        }),
-        Condition::BackupFailed => Some(Plan {
-            tool: "backup_guest",
-            args: cluster(json!({"vmid": c.target.vmid?, "mode": "snapshot"})),
-            verb: "back up",
-            runbook: "retry_failed_backup",
-            enabled: on.retry_failed_backup,
-            why: "its latest backup failed".into(),
-            doing: format!("Backing up {label} again"),
-            done: format!("{label} is backed up again"),
-        }),
-        _ => None,
-    }
+    let (args, verb, why, doing, done) = match c.condition {
+        Condition::GuestCrashed => (
+            json!({"vmid": c.target.vmid?}),
+            "restart",
+            "it stopped without a stop or shutdown task",
+            format!("Restarting {label}"),
+            format!("{label} is running again"),
+        ),
+        Condition::NodeUnreachable => (
+            json!({"node": c.target.node.clone()?}),
+            "wake",
+            "Proxmox reports it unreachable",
+            format!("Waking {label} (Wake-on-LAN)"),
+            format!("{label} is back online"),
+        ),
+        Condition::BackupFailed => (
+            json!({"vmid": c.target.vmid?, "mode": "snapshot"}),
+            "back up",
+            "its latest backup failed",
+            format!("Backing up {label} again"),
+            format!("{label} is backed up again"),
+        ),
+        _ => return None,
+    };
+    Some(Plan {
+        tool,
+        args: cluster(args),
+        verb,
+        runbook,
+        enabled: switched_on(on, runbook),
+        why: why.into(),
+        doing,
+        done,
+    })
 }
 
 /// Why the monitor must not touch this resource, if it must not.

@@ -386,6 +386,20 @@ async fn a_failed_backup_is_retried_escalated_when_the_retry_fails_and_verified_
     };
     let snap =
         lab.snapshot_where("VM 114's failed backup", |v| newest_backup_of_114(v).is_some_and(|s| s != "OK")).await;
+    // The RULES view lists the runbooks with their switches.
+    let runbooks = lab.get("/api/monitor").await["runbooks"].clone();
+    let on: Vec<(String, bool)> = runbooks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r["name"].as_str().unwrap_or("").to_string(), r["enabled"] == true))
+        .collect();
+    assert_eq!(
+        on,
+        [("restart_crashed_guest", true), ("wake_unreachable_node", true), ("retry_failed_backup", true)]
+            .map(|(n, e)| (n.to_string(), e)),
+        "{runbooks}"
+    );
     let failed = "job failed: unable to create temporary directory on storage 'backup'";
     lab.admin("fail-task", json!({"type": "vzdump", "vmid": 114, "message": failed, "count": 1})).await;
     let t0 = now();

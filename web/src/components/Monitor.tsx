@@ -4,7 +4,7 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from "react";
 import * as api from "../api";
 import { amount, AUTONOMY, overrideText, resourceIds, secsText, spark } from "../lib/monitor";
-import type { ActiveAlert, Explanation, MonitorRule } from "../protocol";
+import type { ActiveAlert, Explanation, MonitorRule, Runbook } from "../protocol";
 import { useCluster } from "../stores/cluster";
 import { changeAutonomy, loadMonitor, useIntel } from "../stores/intel";
 import { Unavailable } from "./Unavailable";
@@ -262,6 +262,20 @@ function ActiveAlerts({ active, rules, onWhy }: { active: readonly ActiveAlert[]
   );
 }
 
+function Runbooks({ runbooks, rules }: { runbooks: readonly Runbook[]; rules: readonly MonitorRule[] }): ReactNode {
+  return (
+    <ul className="runbooks tiny" data-testid="runbooks">
+      {runbooks.map((r) => (
+        <li key={r.name} data-testid="runbook" data-name={r.name} className={r.enabled ? "" : "disabled"}>
+          <span className={`badge ${r.enabled ? "ok" : "muted"}`}>{r.enabled ? "ON" : "OFF"}</span>{" "}
+          <code>{r.name}</code>: {rules.find((x) => x.condition === r.condition)?.title ?? r.condition} →{" "}
+          <code>{r.tool}</code>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 export function MonitorView(): ReactNode {
   const monitor = useIntel((s) => s.monitor);
   const nodes = useCluster((s) => s.nodes);
@@ -320,6 +334,16 @@ export function MonitorView(): ReactNode {
       )}
       <h3 className="sub-title">ACTIVE ALERTS</h3>
       <ActiveAlerts active={monitor.active} rules={rules} onWhy={(a) => why(a.condition, a.resource)} />
+      {monitor.runbooks && monitor.runbooks.length > 0 && (
+        <>
+          <h3 className="sub-title">RUNBOOKS</h3>
+          <p className="muted tiny">
+            What Jarvis fixes on its own at L3/L4 (GREEN/YELLOW tools only, through the gate); switched in{" "}
+            <code>[monitor.actions.runbooks]</code>.
+          </p>
+          <Runbooks runbooks={monitor.runbooks} rules={monitor.rules} />
+        </>
+      )}
       <h3 className="sub-title">RULES</h3>
       <RulesTable
         rules={rules}
