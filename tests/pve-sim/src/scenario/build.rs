@@ -265,8 +265,14 @@ impl Scenario {
             };
             let shared = cluster.storage(&st_id).is_some_and(|s| s.shared);
             let today = (now as i64 / 86_400) * 86_400;
+            // The nightly run: 01:00 plus the guest's offset; the latest one is today's once it has passed.
+            let offset = 3600 + (gs.vmid as i64 % 60) * 60;
+            let last_run = if (today + offset) as f64 > now { today + offset - 86_400 } else { today + offset };
+            // A failed last run is the newest; the successful ones are the nights before it (so between
+            // midnight and the run time they do not land on the failure's night).
+            let newest_ok = if gs.last_backup_error.is_some() { last_run - 86_400 } else { today - 86_400 + offset };
             for d in 0..gs.backups {
-                let day = today - (gs.backups - d) as i64 * 86_400 + 3600 + (gs.vmid as i64 % 60) * 60;
+                let day = newest_ok - (gs.backups - 1 - d) as i64 * 86_400;
                 if day as f64 > now {
                     continue;
                 }
@@ -308,8 +314,7 @@ impl Scenario {
                 ));
             }
             if let Some(err) = &gs.last_backup_error {
-                let at = today + 3600 + (gs.vmid as i64 % 60) * 60;
-                let at = if at as f64 > now { at - 86_400 } else { at };
+                let at = last_run;
                 history.push((
                     at as f64,
                     gs.node.clone(),

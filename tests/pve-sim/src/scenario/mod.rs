@@ -447,6 +447,26 @@ mod tests {
     use crate::Profile;
     use crate::model::Kind;
 
+    /// VM 114's last nightly backup failed: at any time of day that failure is its newest vzdump task
+    /// (a build just after midnight once put a successful run on the same second, hiding it).
+    #[test]
+    fn a_failed_last_backup_is_the_newest_backup_task_at_any_time_of_day() {
+        let h = Scenario::builtin("homelab").expect("exists").expect("parses");
+        let midnight = 1_795_651_200.0; // 2026-11-26 00:00:00 UTC
+        for secs in [60.0, 3_000.0, 3_900.0, 4_500.0, 43_200.0, 86_340.0] {
+            let sim = h.build(Profile::Pve9, midnight + secs).expect("builds");
+            let mut runs: Vec<_> =
+                sim.tasks.all().into_iter().filter(|t| t.kind == "vzdump" && t.vmid == Some(114)).collect();
+            runs.sort_by_key(|t| t.starttime);
+            let newest = runs.last().expect("114 has backup tasks");
+            assert!(newest.end.as_ref().is_some_and(|(_, st)| st != "OK"), "at +{secs} s: {:?}", newest.end);
+            let mut starts: Vec<i64> = runs.iter().map(|t| t.starttime).collect();
+            starts.dedup();
+            assert_eq!(starts.len(), runs.len(), "at +{secs} s two runs share a start time");
+            assert_eq!(runs.len(), 8, "seven good nights and the failed one, at +{secs} s");
+        }
+    }
+
     #[test]
     fn builtin_scenarios_build() {
         let h = Scenario::builtin("homelab").expect("exists").expect("parses");
