@@ -38,6 +38,7 @@ pub mod server;
 pub mod ssh;
 pub mod tasks;
 pub mod tier;
+pub mod time;
 pub mod tool;
 pub mod untrusted;
 

@@ -101,12 +101,8 @@ pub struct MemoryRow {
     pub expires_at: Option<i64>,
 }
 
-/// RFC 3339 in UTC.
-pub fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+/// RFC 3339 in UTC (whole seconds).
+pub use mcp_common::time::iso_time as rfc3339;
 
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
