@@ -23,6 +23,8 @@ use mcp_common::tool::{BoxFuture, CallCtx, Registry, ToolError, ToolOutput};
 use mcp_files::config::{Config, RootConfig};
 use mcp_files::state::Files;
 use serde_json::Value;
+#[allow(unused_imports)] // not every test binary of this crate uses them
+pub use test_support::tool_results::{outcome, render};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Written into every canary file; must never appear in any tool output or inside a root.
@@ -135,24 +137,6 @@ pub fn leaks_and_leftovers(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
         }
     }
     (leaks, temps)
-}
-
-/// A tool result as one string (text, structured content or error), for leak checks.
-pub fn render(r: &Result<ToolOutput, ToolError>) -> String {
-    match r {
-        Ok(o) => format!("{}\n{}", o.text, o.structured.clone().unwrap_or(Value::Null)),
-        Err(e) => format!("{e}\n{}", e.structured()),
-    }
-}
-
-/// The refusal rule of a result, `ok`, or `failed: …`/`invalid: …`.
-pub fn outcome(r: &Result<ToolOutput, ToolError>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(ToolError::Refused(x)) => x.rule.clone(),
-        Err(ToolError::Failed(m)) => format!("failed: {m}"),
-        Err(ToolError::Invalid(m)) => format!("invalid: {m}"),
-    }
 }
 
 /// The server state and its tools, called directly (no MCP transport).

@@ -15,6 +15,8 @@ use mcp_common::tool::{CallCtx, Registry, ToolError, ToolOutput};
 use mcp_projects::config::Config;
 use mcp_projects::state::State;
 use serde_json::Value;
+#[allow(unused_imports)] // not every test binary of this crate uses them
+pub use test_support::tool_results::{outcome, render};
 
 /// Written into every file that must never be returned.
 pub const CANARY: &str = "CANARY-4c8e21b7-never-returned";
@@ -122,24 +124,6 @@ pub fn corpus(name: &str) -> Vec<String> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect()
-}
-
-/// A tool result as one string (text, structured content or error), for leak checks.
-pub fn render(r: &Result<ToolOutput, ToolError>) -> String {
-    match r {
-        Ok(o) => format!("{}\n{}", o.text, o.structured.clone().unwrap_or(Value::Null)),
-        Err(e) => format!("{e}\n{}", e.structured()),
-    }
-}
-
-/// The refusal rule of a result, `ok`, or `failed: …`/`invalid: …`.
-pub fn outcome(r: &Result<ToolOutput, ToolError>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(ToolError::Refused(x)) => x.rule.clone(),
-        Err(ToolError::Failed(m)) => format!("failed: {m}"),
-        Err(ToolError::Invalid(m)) => format!("invalid: {m}"),
-    }
 }
 
 /// The server state and its tools, called directly (no MCP transport).

@@ -18,6 +18,8 @@ use mcp_common::tool::{CallCtx, Registry, ToolError, ToolOutput};
 use mcp_voice::config::{Config, RootConfig};
 use mcp_voice::state::Voice;
 use serde_json::{Value, json};
+#[allow(unused_imports)] // not every test binary of this crate uses them
+pub use test_support::tool_results::outcome;
 
 pub const CANARY: &str = "CANARY-voice-5e1f-outside-the-root";
 
@@ -160,16 +162,6 @@ pub const SENTENCES: &[&str] = &[
     "Node three is warmer than usual, so I have increased the fan speed a little.",
     "Would you like me to start the maintenance window now or later this evening?",
 ];
-
-/// The refusal rule of a result, `ok`, or `failed: …`/`invalid: …`.
-pub fn outcome(r: &Result<ToolOutput, ToolError>) -> String {
-    match r {
-        Ok(_) => "ok".into(),
-        Err(ToolError::Refused(x)) => x.rule.clone(),
-        Err(ToolError::Failed(m)) => format!("failed: {m}"),
-        Err(ToolError::Invalid(m)) => format!("invalid: {m}"),
-    }
-}
 
 pub struct World {
     pub state: Arc<Voice>,

@@ -9,6 +9,7 @@
 //!   hanging, stopped, recovered) with synthetic 24 kHz audio.
 //! - [`mcp_tasks`]: an rmcp client that may declare the MCP tasks extension, connected to a server
 //!   built in-process, and `tasks/get` polling.
+//! - [`tool_results`]: tool results as strings (`render`, `outcome`) for assertions.
 //! - [`speech`]: real Piper (HTTP) and Whisper tiny.en (OpenAI-compatible transcriptions) from
 //!   a cached virtualenv.
 
@@ -16,4 +17,5 @@ pub mod mcp_tasks;
 pub mod pyenv;
 pub mod speech;
 pub mod sshd;
+pub mod tool_results;
 pub mod xtts;
