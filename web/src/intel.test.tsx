@@ -9,6 +9,7 @@ import { connection } from "./connection";
 import type { CostSummary, MonitorEvent } from "./protocol";
 import { useChat } from "./stores/chat";
 import { loadIntel, mergeEvents, useIntel } from "./stores/intel";
+import { waitUi } from "./testing/dom";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -36,18 +37,6 @@ function render(node: React.ReactNode): void {
 }
 
 /** Wait for a condition with React updates inside act (no "not wrapped in act" noise). */
-async function waitUi(check: () => void): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      check();
-      return;
-    } catch {
-      await act(() => new Promise<void>((r) => setTimeout(r, 20)));
-    }
-  }
-  check();
-}
-
 function mockFetch(routes: Record<string, { status: number; body?: unknown }>): void {
   vi.stubGlobal(
     "fetch",

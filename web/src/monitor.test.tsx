@@ -9,6 +9,7 @@ import { amount, overrideText, resourceIds, secsText, spark } from "./lib/monito
 import type { Explanation, MonitorEvent, MonitorRule, MonitorState } from "./protocol";
 import { useCluster } from "./stores/cluster";
 import { useIntel } from "./stores/intel";
+import { type Call, type Handler, mockFetch, waitUi } from "./testing/dom";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -61,29 +62,9 @@ const explanation: Explanation = {
   thresholds: { enabled: true, fire: 90, critical: 97, clear: 80, sustain_secs: 300, clear_secs: 60, severity: "warning", overrides: [] },
 };
 
-interface Call {
-  method: string;
-  url: string;
-  body: unknown;
-}
-
 let calls: Call[];
 let root: Root;
 let host: HTMLDivElement;
-
-type Handler = (c: Call) => { status: number; body?: unknown } | undefined;
-
-function mockFetch(handler: Handler): void {
-  vi.stubGlobal(
-    "fetch",
-    vi.fn((url: string, init?: RequestInit) => {
-      const c: Call = { method: init?.method ?? "GET", url, body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined };
-      calls.push(c);
-      const r = handler(c) ?? { status: 404, body: { error: "not found" } };
-      return Promise.resolve(new Response(r.body === undefined ? null : JSON.stringify(r.body), { status: r.status, statusText: r.status === 404 ? "Not Found" : "OK" }));
-    }),
-  );
-}
 
 /** The monitor backend: GET /api/monitor, PUT autonomy, explain. */
 function monitorBackend(extra: Handler = () => undefined): Handler {
@@ -107,18 +88,6 @@ function monitorBackend(extra: Handler = () => undefined): Handler {
 
 function render(node: React.ReactNode): void {
   act(() => root.render(node));
-}
-
-async function waitUi(check: () => void): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      check();
-      return;
-    } catch {
-      await act(() => new Promise<void>((r) => setTimeout(r, 20)));
-    }
-  }
-  check();
 }
 
 const button = (label: string): HTMLButtonElement => {
@@ -150,7 +119,7 @@ afterEach(() => {
 
 describe("RULES view", () => {
   it("renders the ten rules with thresholds and overrides, and the active alerts", async () => {
-    mockFetch(monitorBackend());
+    mockFetch(calls, monitorBackend());
     render(<MonitorView />);
     await waitUi(() => expect(host.querySelectorAll("[data-testid=rule-row]")).toHaveLength(10));
     const rows = Array.from(host.querySelectorAll("[data-testid=rule-row]"));
@@ -178,7 +147,7 @@ describe("RULES view", () => {
   });
 
   it("'Why?' on an active alert shows the explanation, thresholds and samples", async () => {
-    mockFetch(monitorBackend());
+    mockFetch(calls, monitorBackend());
     render(<MonitorView />);
     await waitUi(() => expect(host.querySelector("[data-testid=active-alert]")).not.toBeNull());
     act(() => button("why? cpu on node/pve1").click());
@@ -194,7 +163,7 @@ describe("RULES view", () => {
   });
 
   it("the Why? form explains any (condition, resource) picked", async () => {
-    mockFetch(monitorBackend());
+    mockFetch(calls, monitorBackend());
     useCluster.setState({ nodes: [{ id: "node/pve2", type: "node", node: "pve2", cluster: "c" }] });
     render(<MonitorView />);
     await waitUi(() => expect(host.querySelectorAll("[data-testid=rule-row]")).toHaveLength(10));
@@ -209,7 +178,7 @@ describe("RULES view", () => {
   });
 
   it("changing the autonomy level PUTs it and shows the level the agent host answers with", async () => {
-    mockFetch(monitorBackend());
+    mockFetch(calls, monitorBackend());
     render(<MonitorView />);
     const select = () => host.querySelector<HTMLSelectElement>("[data-testid=autonomy-select]")!;
     await waitUi(() => expect(select().value).toBe("3"));
@@ -222,7 +191,7 @@ describe("RULES view", () => {
 
   it("a refused autonomy change is reported and the level stays", async () => {
     const doc = monitorDoc(2);
-    mockFetch((c) => (c.method === "PUT" ? { status: 403, body: { error: "kill switch engaged" } } : c.url === "/api/monitor" ? { status: 200, body: doc } : undefined));
+    mockFetch(calls, (c) => (c.method === "PUT" ? { status: 403, body: { error: "kill switch engaged" } } : c.url === "/api/monitor" ? { status: 200, body: doc } : undefined));
     render(<MonitorView />);
     const select = () => host.querySelector<HTMLSelectElement>("[data-testid=autonomy-select]")!;
     await waitUi(() => expect(select().value).toBe("2"));
@@ -232,14 +201,14 @@ describe("RULES view", () => {
   });
 
   it("404 from GET /api/monitor says the monitor is not available", async () => {
-    mockFetch(() => undefined);
+    mockFetch(calls, () => undefined);
     render(<MonitorView />);
     await waitUi(() => expect(host.textContent).toContain("The monitor (GET /api/monitor) is not available on this agent host."));
     expect(useIntel.getState().monitor).toBe("missing");
   });
 
   it("404 from the explain endpoint says explanations are not available; 400 shows the error", async () => {
-    mockFetch((c) =>
+    mockFetch(calls, (c) =>
       c.url === "/api/monitor" ? { status: 200, body: monitorDoc() } : c.url.includes("condition=disk") ? { status: 400, body: { error: "unknown condition" } } : undefined,
     );
     render(<MonitorView />);
@@ -259,7 +228,7 @@ describe("FEED Why?", () => {
   });
 
   it("events with a condition and a resource offer Why?, which expands the explanation inline", async () => {
-    mockFetch(monitorBackend());
+    mockFetch(calls, monitorBackend());
     useIntel.setState({ events: [ev(2, { title: "CPU high", condition: "cpu", resource: "node/pve1" }), ev(1, { kind: "info", severity: "info", title: "autonomy set to 3" })] });
     render(<Feed />);
     const whys = host.querySelectorAll("[data-testid=feed-list] button[aria-expanded]");

@@ -5,45 +5,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { VoicePanel } from "../components/Voice";
 import type { VoiceSettings } from "../protocol";
 import { useVoice } from "../stores/voice";
+import { type Call, mockFetch, waitUi } from "../testing/dom";
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-
-interface Call {
-  method: string;
-  url: string;
-  body: unknown;
-}
 
 let calls: Call[];
 let root: Root;
 let host: HTMLDivElement;
 
-function mockFetch(handler: (c: Call) => { status: number; body?: unknown } | undefined): void {
-  vi.stubGlobal(
-    "fetch",
-    vi.fn((url: string, init?: RequestInit) => {
-      const c: Call = { method: init?.method ?? "GET", url, body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined };
-      calls.push(c);
-      const r = handler(c) ?? { status: 404, body: { error: "not found" } };
-      return Promise.resolve(new Response(r.body === undefined ? null : JSON.stringify(r.body), { status: r.status, statusText: r.status === 404 ? "Not Found" : "OK" }));
-    }),
-  );
-}
-
 function render(node: React.ReactNode): void {
   act(() => root.render(node));
-}
-
-async function waitUi(check: () => void): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      check();
-      return;
-    } catch {
-      await act(() => new Promise<void>((r) => setTimeout(r, 20)));
-    }
-  }
-  check();
 }
 
 beforeEach(() => {
@@ -73,7 +44,7 @@ describe("voice auto-play follows /api/settings/voice", () => {
 
   it("seeds the switch from the stored setting and saves a toggle with PUT", async () => {
     let stored = settings(true);
-    mockFetch((c) => {
+    mockFetch(calls, (c) => {
       if (c.url !== "/api/settings/voice") return undefined;
       if (c.method === "PUT") stored = { ...stored, ...(c.body as Partial<VoiceSettings>) };
       return { status: 200, body: stored };
@@ -90,7 +61,7 @@ describe("voice auto-play follows /api/settings/voice", () => {
   });
 
   it("without a voice backend the switch works locally and nothing is PUT", async () => {
-    mockFetch(() => undefined);
+    mockFetch(calls, () => undefined);
     render(<VoicePanel />);
     await waitUi(() => expect(useVoice.getState().settings).toBe("missing"));
     const toggle = host.querySelector<HTMLButtonElement>("[data-testid=autoplay]")!;
