@@ -20,6 +20,10 @@ import traceback
 
 from mcp import Client, StdioServerParameters
 
+# The shared helpers (tests/support/py/mcp_checks.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "support", "py"))
+from mcp_checks import FAILED, check, log, text, untrusted  # noqa: E402
+
 EXPECTED_TIERS = {
     "list_directory": "green",
     "file_info": "green",
@@ -32,35 +36,12 @@ CALL_TIMEOUT = 60
 CANARY = "CANARY-7f3a9c1e-outside-the-root"
 
 ARGS = None
-FAILED = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-async def check(name, coro_fn, *args):
-    t = time.monotonic()
-    try:
-        await coro_fn(*args)
-        log(f"PASS {name} ({time.monotonic() - t:.2f}s)")
-    except Exception:  # noqa: BLE001 - every failure is reported the same way
-        FAILED.append(name)
-        log(f"FAIL {name} ({time.monotonic() - t:.2f}s)\n{traceback.format_exc()}")
 
 
 def stdio(*extra):
     params = StdioServerParameters(
         command=ARGS.bin, args=["--config", ARGS.config, *extra], env={"RUST_LOG": "warn", "NO_COLOR": "1"})
     return Client(params, read_timeout_seconds=CALL_TIMEOUT)
-
-
-def text(r):
-    return "\n".join(c.text for c in r.content if getattr(c, "type", None) == "text")
-
-
-def untrusted(r):
-    return bool((r.meta or {}).get("jarvis/untrusted"))
 
 
 async def call(c, name, args, progress=None):

@@ -10,40 +10,20 @@ Prints one PASS/FAIL line per check and exits 1 if any failed.
 import argparse
 import asyncio
 import json
+import os
 import sys
-import time
-import traceback
 
 from mcp import Client, StdioServerParameters
+
+# The shared helpers (tests/support/py/mcp_checks.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "support", "py"))
+from mcp_checks import FAILED, check, log, text, untrusted  # noqa: E402
 
 TOOLS = {"list_projects", "project_structure", "read_project_file", "search_project", "analyze_project"}
 CANARY = "CANARY-4c8e21b7-never-returned"
 GITHUB_TOKEN = "ghp_R4nd0mT0k3nV4lu3F0rT3st1ngOnly0123456"
 CALL_TIMEOUT = 60
 ARGS = None
-FAILED = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-async def check(name, fn, *args):
-    t = time.monotonic()
-    try:
-        await fn(*args)
-        log(f"PASS {name} ({time.monotonic() - t:.2f}s)")
-    except Exception:  # noqa: BLE001 - every failure is reported the same way
-        FAILED.append(name)
-        log(f"FAIL {name} ({time.monotonic() - t:.2f}s)\n{traceback.format_exc()}")
-
-
-def text(r):
-    return "\n".join(c.text for c in r.content if getattr(c, "type", None) == "text")
-
-
-def untrusted(r):
-    return bool((r.meta or {}).get("jarvis/untrusted"))
 
 
 async def call(c, name, args):

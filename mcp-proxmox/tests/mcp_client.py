@@ -11,12 +11,16 @@ check failed. The checks share one simulator and run in order: later ones rely o
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
-import traceback
 import urllib.request
 
 from mcp import Client, StdioServerParameters
+
+# The shared helpers (tests/support/py/mcp_checks.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "support", "py"))
+from mcp_checks import FAILED, check, log, text, untrusted  # noqa: E402
 
 # DESIGN.md §4: the Proxmox tools and their tiers (the SSH tools are covered elsewhere).
 EXPECTED_TIERS = {
@@ -34,22 +38,6 @@ TIER_ORDER = ["green", "yellow", "red", "black"]
 CALL_TIMEOUT = 60
 
 ARGS = None
-FAILED = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-async def check(name, coro_fn, *args):
-    """Run one named check; an exception or a failed assert marks it FAIL, and the run goes on."""
-    t = time.monotonic()
-    try:
-        await coro_fn(*args)
-        log(f"PASS {name} ({time.monotonic() - t:.2f}s)")
-    except Exception:  # noqa: BLE001 - every failure is reported the same way
-        FAILED.append(name)
-        log(f"FAIL {name} ({time.monotonic() - t:.2f}s)\n{traceback.format_exc()}")
 
 
 def admin(method, path, body=None):
@@ -70,14 +58,6 @@ def stdio(config, *extra, mode="auto"):
 
 def http(mode="auto"):
     return Client(ARGS.http_url, mode=mode, read_timeout_seconds=CALL_TIMEOUT)
-
-
-def text(r):
-    return "\n".join(c.text for c in r.content if getattr(c, "type", None) == "text")
-
-
-def untrusted(r):
-    return bool((r.meta or {}).get("jarvis/untrusted"))
 
 
 async def call(c, name, args=None, progress=None):

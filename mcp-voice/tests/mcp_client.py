@@ -12,11 +12,14 @@ refusing the red deploy. Prints one PASS/FAIL line per check; exits 1 if any fai
 import argparse
 import asyncio
 import json
+import os
 import sys
-import time
-import traceback
 
 from mcp import Client, StdioServerParameters
+
+# The shared helpers (tests/support/py/mcp_checks.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "support", "py"))
+from mcp_checks import FAILED, check, log, text  # noqa: E402
 
 EXPECTED_TIERS = {
     "extract_voice_audio": "yellow",
@@ -31,26 +34,7 @@ TIER_ORDER = ["green", "yellow", "red", "black"]
 ACTIVE = "voice://models/active"
 CALL_TIMEOUT = 60
 ARGS = None
-FAILED = []
 UPDATES = []
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-async def check(name, coro_fn, *args):
-    t = time.monotonic()
-    try:
-        await coro_fn(*args)
-        log(f"PASS {name} ({time.monotonic() - t:.2f}s)")
-    except Exception:  # noqa: BLE001 - every failure is reported the same way
-        FAILED.append(name)
-        log(f"FAIL {name} ({time.monotonic() - t:.2f}s)\n{traceback.format_exc()}")
-
-
-def text(r):
-    return "\n".join(c.text for c in r.content if getattr(c, "type", None) == "text")
 
 
 async def on_message(message):
