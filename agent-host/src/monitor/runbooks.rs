@@ -71,37 +71,51 @@ struct Plan {
     done: String,
 }
 
-/// The runbooks: (name in `monitor.actions.runbooks`, the condition it answers, the tool it calls).
-const RUNBOOKS: [(&str, Condition, &str); 3] = [
-    ("restart_crashed_guest", Condition::GuestCrashed, "start_guest"),
-    ("wake_unreachable_node", Condition::NodeUnreachable, "wake_node"),
-    ("retry_failed_backup", Condition::BackupFailed, "backup_guest"),
-];
-
-fn switched_on(on: &RunbookConfig, name: &str) -> bool {
-    match name {
-        "restart_crashed_guest" => on.restart_crashed_guest,
-        "wake_unreachable_node" => on.wake_unreachable_node,
-        "retry_failed_backup" => on.retry_failed_backup,
-        _ => false,
-    }
+/// One runbook: its name in `monitor.actions.runbooks`, the condition it answers, the tool it calls, and
+/// its switch.
+struct Runbook {
+    name: &'static str,
+    condition: Condition,
+    tool: &'static str,
+    on: fn(&RunbookConfig) -> bool,
 }
+
+const RUNBOOKS: [Runbook; 3] = [
+    Runbook {
+        name: "restart_crashed_guest",
+        condition: Condition::GuestCrashed,
+        tool: "start_guest",
+        on: |c| c.restart_crashed_guest,
+    },
+    Runbook {
+        name: "wake_unreachable_node",
+        condition: Condition::NodeUnreachable,
+        tool: "wake_node",
+        on: |c| c.wake_unreachable_node,
+    },
+    Runbook {
+        name: "retry_failed_backup",
+        condition: Condition::BackupFailed,
+        tool: "backup_guest",
+        on: |c| c.retry_failed_backup,
+    },
+];
 
 /// The runbooks with their switches, for `GET /api/monitor`.
 pub fn catalog(on: &RunbookConfig) -> Value {
     RUNBOOKS
         .iter()
-        .map(|(name, c, tool)| json!({"name": name, "condition": c.as_str(), "tool": tool, "enabled": switched_on(on, name)}))
+        .map(|r| json!({"name": r.name, "condition": r.condition.as_str(), "tool": r.tool, "enabled": (r.on)(on)}))
         .collect()
 }
 
 /// Whether a firing alert of this condition is something a runbook may fix (the others only alert).
 pub fn has_runbook(c: Condition) -> bool {
-    RUNBOOKS.iter().any(|r| r.1 == c)
+    RUNBOOKS.iter().any(|r| r.condition == c)
 }
 
 fn plan(c: &Candidate, on: &RunbookConfig) -> Option<Plan> {
-    let &(runbook, _, tool) = RUNBOOKS.iter().find(|r| r.1 == c.condition)?;
+    let book = RUNBOOKS.iter().find(|r| r.condition == c.condition)?;
     let cluster = |mut v: Value| {
         if !c.target.cluster.is_empty() && c.resource.contains(':') {
             v["cluster"] = json!(c.target.cluster);
@@ -134,11 +148,11 @@ fn plan(c: &Candidate, on: &RunbookConfig) -> Option<Plan> {
         _ => return None,
     };
     Some(Plan {
-        tool,
+        tool: book.tool,
         args: cluster(args),
         verb,
-        runbook,
-        enabled: switched_on(on, runbook),
+        runbook: book.name,
+        enabled: (book.on)(on),
         why: why.into(),
         doing,
         done,
