@@ -424,7 +424,9 @@ async function main() {
       );
       console.log(`      (${turns} scripted turns in ${Date.now() - t} ms)`);
       await page.reload();
-      await page.getByText(`status check ${turns - 1}`).waitFor();
+      // In the conversation (the memory panel may show the same exchange as a memory).
+      const conversation = page.getByRole("log", { name: "conversation" });
+      await conversation.getByText(`status check ${turns - 1}`, { exact: true }).waitFor();
       const rows = await page.locator(".vrow").count();
       if (rows > 80) throw new Error(`${rows} rows in the DOM: the chat is not virtualised`);
       const r = await page.evaluate(async () => {
@@ -448,7 +450,7 @@ async function main() {
       });
       console.log(`      (scrolled ${r.frames} frames over ${r.total}px: frame p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(1)} ms, ${r.jumps} scroll-anchor corrections by the virtualiser)`);
       if (r.top !== 0) throw new Error("did not reach the top of the history");
-      await page.getByText("status check 0", { exact: true }).waitFor();
+      await conversation.getByText("status check 0", { exact: true }).waitFor();
       // The first turn's tool call came back from the stored history as a finished tool card.
       await page.getByTestId("tool-card").filter({ hasText: "list_nodes" }).getByText("ok", { exact: true }).waitFor();
       await page.screenshot({ path: join(shots, "12-history-top.png") });
